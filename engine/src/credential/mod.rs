@@ -1,0 +1,1 @@
+//! MOSIP Claim 169 credentials (owned by the credentials work stream).

@@ -1,0 +1,1 @@
+//! NIK parsing and validation (owned by the NIK work stream).
