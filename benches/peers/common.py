@@ -233,13 +233,42 @@ def _ping(_):
 
 def _work(path):
     t = _time.perf_counter()
+    c = _time.process_time()
     try:
         res = _WORKER.process_bytes(read_bytes(path), _WORKER_POLICY)
     except Exception as e:  # undecodable file etc.
         res = {"ok": False, "error": f"{type(e).__name__}: {e}"}
     res["ms"] = (_time.perf_counter() - t) * 1e3
+    res["cpu_ms"] = (_time.process_time() - c) * 1e3
     res["path"] = path
     return res
+
+
+def cpu_busy_fraction(seconds=1.0):
+    """Fraction of all cores busy over `seconds` (from /proc/stat), or None."""
+    def snap():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return sum(v), idle
+    try:
+        t0, i0 = snap()
+        _time.sleep(seconds)
+        t1, i1 = snap()
+        return 1.0 - (i1 - i0) / max(t1 - t0, 1)
+    except OSError:
+        return None
+
+
+def wait_idle(max_busy=0.15, timeout=600.0, log=None):
+    """Wait until the machine is (nearly) idle, at most `timeout` seconds.  Returns last busy fraction."""
+    t_end = _time.time() + timeout
+    while True:
+        b = cpu_busy_fraction(2.0)
+        if b is None or b <= max_busy or _time.time() > t_end:
+            return b
+        if log:
+            log(f"machine {b:.0%} busy with other work; waiting for it to go idle")
 
 
 def run_pool(factory, paths, policy="center", workers=None, chunksize=4):
@@ -248,6 +277,8 @@ def run_pool(factory, paths, policy="center", workers=None, chunksize=4):
     Model loading and a 3-image warm-up in every worker happen before the clock starts; the timed
     part is read file + decode + detect + align + embed for every path.  Returns (results, info)."""
     workers = workers or os.cpu_count() or 1
+    busy_before = cpu_busy_fraction(1.0)
+    load_before = os.getloadavg()
     ctx = _mp.get_context("fork")
     barrier = ctx.Barrier(workers)
     warm = paths[0] if paths else None
@@ -257,6 +288,7 @@ def run_pool(factory, paths, policy="center", workers=None, chunksize=4):
         results = pool.map(_work, paths, chunksize=chunksize)
         wall = _time.perf_counter() - t0
     ms = sorted(r["ms"] for r in results)
+    cpu_total = sum(r["cpu_ms"] for r in results) / 1e3
     info = {
         "images": len(paths),
         "workers": workers,
@@ -265,5 +297,11 @@ def run_pool(factory, paths, policy="center", workers=None, chunksize=4):
         "per_image_ms_median": ms[len(ms) // 2] if ms else None,
         "per_image_ms_p95": ms[min(len(ms) - 1, int(0.95 * len(ms)))] if ms else None,
         "no_face": sum(1 for r in results if not r["ok"]),
+        # contention check: worker CPU time / worker wall time ~ 1.0 when the cores were ours alone
+        "cpu_over_wall_in_workers": cpu_total / (sum(ms) / 1e3) if ms else None,
+        # images/s if each worker had kept a core to itself (from CPU time, not wall)
+        "images_per_s_cpu_bound": workers * len(paths) / cpu_total if cpu_total > 0 else None,
+        "machine_busy_before": busy_before,
+        "loadavg_before": load_before,
     }
     return results, info
