@@ -35,7 +35,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common as C  # noqa: E402
 
-DEFAULT_THRESHOLD = 0.925   # cosine; see README.md (calibrated on LFW view 1 with pipeline_ort)
+DEFAULT_THRESHOLD = 0.90    # cosine; best-accuracy threshold on LFW view 1 was 0.9035 (see README.md)
+REPORT_THRESHOLDS = (0.85, 0.88, 0.89, 0.90, 0.91, 0.92, 0.93, 0.94)
 DLIB_L2_RULE = 0.6          # dlib's own rule: same person when raw Euclidean distance < 0.6
 
 
@@ -103,6 +104,12 @@ def metrics(scores, labels, threshold, higher_is_same=True):
     fnmr = 1 - tp / max(gen.size, 1)
     e = int(np.argmin(np.abs(fmr - fnmr)))
     out["eer"] = float((fmr[e] + fnmr[e]) / 2)
+    out["at_thresholds"] = {}
+    for t in (REPORT_THRESHOLDS if higher_is_same else (0.4, 0.5, 0.55, 0.6)):
+        tt = t if higher_is_same else -t
+        out["at_thresholds"][f"{t:g}"] = {"accuracy": float(((s >= tt) == (y == 1)).mean()),
+                                         "fmr": float((imp >= tt).mean()) if imp.size else None,
+                                         "fnmr": float((gen < tt).mean()) if gen.size else None}
     for target, key in ((1e-3, "fmr_1e-3"), (1e-2, "fmr_1e-2")):
         ok = np.nonzero(fmr <= target)[0]
         t = cuts[ok[0]]  # lowest threshold meeting the target FMR (cuts ascend, fmr descends)
@@ -388,6 +395,15 @@ def _print_table(rep, thr):
         print(f"  (ikd images/s from: {ik['images_per_s_source']})")
     else:
         print(f"ikd: not available — {ik.get('error')}")
+    print()
+    print("accuracy / FMR / FNMR at fixed cosine thresholds:")
+    rows = [(n, p["cosine"]) for n, p in rep["pipelines"].items()]
+    if ik.get("ok"):
+        rows.append(("ikd", ik["cosine"]))
+    ths = list(rows[0][1]["at_thresholds"]) if rows else []
+    print(f"  {'thr':>6} " + " ".join(f"{n:>24}" for n, _ in rows))
+    for t in ths:
+        print(f"  {t:>6} " + " ".join(f"{m['at_thresholds'][t]['accuracy']:>8.4f} {m['at_thresholds'][t]['fmr']:>7.4f} {m['at_thresholds'][t]['fnmr']:>7.4f}" for _, m in rows))
     print()
     print("decision agreement at the threshold (pairs whose same/different decision differs):")
     for k, v in rep["agreement"].items():
