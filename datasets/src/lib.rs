@@ -513,7 +513,7 @@ fn plan_requests(config: &DemoConfig, ids: &[Identity], used: &mut HashSet<Strin
     let genuine = plan.len();
 
     // Impostors: another person of the same gender when possible.
-    let impostors = (genuine as f64 * config.impostor_rate.max(0.0)).round() as usize;
+    let impostors = (genuine as f64 * config.impostor_rate.clamp(0.0, 10.0)).round() as usize;
     if ids.len() >= 2 {
         for _ in 0..impostors {
             let a = rng.below(ids.len() as u64) as usize;
