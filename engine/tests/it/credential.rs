@@ -1,0 +1,637 @@
+//! Claim 169 credentials: round trips, interoperability with the independent `claim169-core`
+//! crate (both directions, Ed25519 and ES256), every verifier refusal, key file permissions,
+//! and activation codes.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ikd_engine::credential::{
+    generate_key_files, normalize_code, verify, ActivationSecret, Algorithm, CredentialError, CredentialIssuer, Gender,
+    Identity, IssuerKey, KeySet, PublicKey, VerifyOptions, ACTIVATION_ALPHABET,
+};
+
+const ISSUER: &str = "https://ikd.dukcapil.example.id";
+const DAY: u64 = 86_400;
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(1_700_000_000)
+}
+
+fn identity() -> Identity {
+    Identity {
+        id: "3171234567890123".into(),
+        full_name: "Siti Rahayu".into(),
+        date_of_birth: Some("1990-05-15".into()),
+        gender: Some(Gender::Female),
+        email: Some("siti.rahayu@example.id".into()),
+        address: Some("Jl. Merdeka 1\nJakarta".into()),
+        phone: None,
+        nationality: Some("ID".into()),
+    }
+}
+
+fn issuer(alg: Algorithm) -> CredentialIssuer {
+    CredentialIssuer::new(
+        IssuerKey::generate(alg).unwrap(),
+        ISSUER.into(),
+        Duration::from_secs(365 * DAY),
+    )
+}
+
+fn keyset_of(issuer: &CredentialIssuer) -> KeySet {
+    let mut keys = KeySet::new();
+    keys.insert(issuer.key().public_key().clone()).unwrap();
+    keys
+}
+
+/// zlib + Base45 around arbitrary COSE bytes (to build hostile credentials).
+fn wrap(cose: &[u8]) -> String {
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(cose).unwrap();
+    base45::encode(z.finish().unwrap())
+}
+
+fn unwrap_cose(text: &str) -> Vec<u8> {
+    let z = base45::decode(text).unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&z[..]), &mut out).unwrap();
+    out
+}
+
+fn opts() -> VerifyOptions {
+    VerifyOptions::default()
+}
+
+// ---------------------------------------------------------------- round trips
+
+#[test]
+fn credential_round_trip_ed25519_and_es256() {
+    for alg in [Algorithm::EdDsa, Algorithm::Es256] {
+        let issuer = issuer(alg);
+        let keys = keyset_of(&issuer);
+        let t = 1_700_000_000;
+        let issued = issuer.issue(&identity(), t).unwrap();
+        assert_eq!(issued.expires_at, t + 365 * DAY);
+        assert!(issued
+            .text
+            .bytes()
+            .all(|b| b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:".contains(&b)));
+        let v = verify(&issued.text, &keys, t + 10, &opts()).unwrap();
+        assert_eq!(v.identity, identity());
+        assert_eq!(v.issuer.as_deref(), Some(ISSUER));
+        assert_eq!((v.iat, v.nbf, v.exp), (Some(t), Some(t), Some(t + 365 * DAY)));
+        assert_eq!(v.kid, issuer.key().kid());
+        assert_eq!(v.alg, alg);
+    }
+}
+
+#[test]
+fn credential_ed25519_is_deterministic() {
+    let issuer = issuer(Algorithm::EdDsa);
+    let a = issuer.issue(&identity(), 1_700_000_000).unwrap();
+    let b = issuer.issue(&identity(), 1_700_000_000).unwrap();
+    assert_eq!(a, b);
+    let c = issuer.issue(&identity(), 1_700_000_001).unwrap();
+    assert_ne!(a.text, c.text);
+}
+
+#[test]
+fn credential_kid_is_rfc7638_thumbprint() {
+    // RFC 8037 appendix A.3: thumbprint of the example Ed25519 public key.
+    let x = [
+        0xd7, 0x5a, 0x98, 0x01, 0x82, 0xb1, 0x0a, 0xb7, 0xd5, 0x4b, 0xfe, 0xd3, 0xc9, 0x64, 0x07, 0x3a, 0x0e, 0xe1,
+        0x72, 0xf3, 0xda, 0xa6, 0x23, 0x25, 0xaf, 0x02, 0x1a, 0x68, 0xf7, 0x07, 0x51, 0x1a,
+    ];
+    let key = PublicKey::ed25519(&x).unwrap();
+    assert_eq!(key.kid(), "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k");
+}
+
+#[test]
+fn credential_dob_formats_and_bad_identity() {
+    let issuer = issuer(Algorithm::EdDsa);
+    let keys = keyset_of(&issuer);
+    let mut id = identity();
+    id.date_of_birth = Some("19900515".into());
+    let v = verify(&issuer.issue(&id, now()).unwrap().text, &keys, now(), &opts()).unwrap();
+    assert_eq!(v.identity.date_of_birth.as_deref(), Some("1990-05-15"));
+    id.date_of_birth = Some("15-05-1990".into());
+    assert!(matches!(
+        issuer.issue(&id, now()),
+        Err(CredentialError::InvalidIdentity(_))
+    ));
+}
+
+#[test]
+fn credential_jwks_round_trip_with_rotation() {
+    let a = issuer(Algorithm::EdDsa);
+    let b = issuer(Algorithm::Es256);
+    let mut keys = KeySet::new();
+    keys.insert(a.key().public_key().clone()).unwrap();
+    keys.insert(b.key().public_key().clone()).unwrap();
+    let json = keys.to_jwks();
+    assert!(!json.contains("\"d\""));
+    let parsed = KeySet::from_jwks(&json).unwrap();
+    assert_eq!(parsed.len(), 2);
+    for iss in [&a, &b] {
+        let text = iss.issue(&identity(), now()).unwrap().text;
+        verify(&text, &parsed, now(), &opts()).unwrap();
+    }
+    // A JWK carrying a private part is refused.
+    let with_d = json.replacen("\"kty\"", "\"d\": \"AAAA\", \"kty\"", 1);
+    assert!(matches!(
+        KeySet::from_jwks(&with_d),
+        Err(CredentialError::InvalidKeySet(_))
+    ));
+}
+
+// ---------------------------------------------------------------- interoperability
+
+#[test]
+fn credential_interop_claim169_core_decodes_and_verifies_ours() {
+    for alg in [Algorithm::EdDsa, Algorithm::Es256] {
+        let issuer = issuer(alg);
+        let text = issuer.issue(&identity(), now()).unwrap().text;
+        let public = issuer.key().public_key().bytes().to_vec();
+        let decoder = claim169_core::Decoder::new(text.clone());
+        let decoder = match alg {
+            Algorithm::EdDsa => decoder.verify_with_ed25519(&public).unwrap(),
+            Algorithm::Es256 => decoder.verify_with_ecdsa_p256(&public).unwrap(),
+        };
+        let result = decoder
+            .decode()
+            .unwrap_or_else(|e| panic!("{alg}: claim169-core refused ours: {e}"));
+        assert_eq!(result.verification_status, claim169_core::VerificationStatus::Verified);
+        let c = &result.claim169;
+        assert_eq!(c.id.as_deref(), Some("3171234567890123"));
+        assert_eq!(c.full_name.as_deref(), Some("Siti Rahayu"));
+        assert_eq!(c.date_of_birth.as_deref(), Some("19900515"));
+        assert_eq!(c.gender, Some(claim169_core::Gender::Female));
+        assert_eq!(c.email.as_deref(), Some("siti.rahayu@example.id"));
+        assert_eq!(c.nationality.as_deref(), Some("ID"));
+        assert_eq!(result.cwt_meta.issuer.as_deref(), Some(ISSUER));
+
+        // And with the wrong key it must fail verification.
+        let other = IssuerKey::generate(alg).unwrap();
+        let d = claim169_core::Decoder::new(text);
+        let d = match alg {
+            Algorithm::EdDsa => d.verify_with_ed25519(other.public_key().bytes()).unwrap(),
+            Algorithm::Es256 => d.verify_with_ecdsa_p256(other.public_key().bytes()).unwrap(),
+        };
+        assert!(d.decode().is_err());
+    }
+}
+
+#[test]
+fn credential_interop_we_verify_claim169_core_credentials() {
+    use claim169_core::{Claim169, CwtMeta, EcdsaP256Signer, Ed25519Signer, Encoder};
+    let t = now();
+    let claim = Claim169::new()
+        .with_id("3171234567890123")
+        .with_full_name("Budi Santoso")
+        .with_date_of_birth("19851231")
+        .with_gender(claim169_core::Gender::Male)
+        .with_email("budi@example.id");
+    let meta = CwtMeta::new()
+        .with_issuer(ISSUER)
+        .with_issued_at(t as i64)
+        .with_not_before(t as i64)
+        .with_expires_at((t + DAY) as i64);
+
+    // Ed25519
+    let mut signer = Ed25519Signer::generate();
+    let public = PublicKey::ed25519(&signer.public_key_bytes()).unwrap();
+    signer.set_key_id(public.kid().as_bytes().to_vec());
+    let mut keys = KeySet::new();
+    keys.insert(public).unwrap();
+    let text = Encoder::new(claim.clone(), meta.clone())
+        .sign_with(signer, coset::iana::Algorithm::EdDSA)
+        .encode()
+        .unwrap()
+        .qr_data;
+    let v = verify(&text, &keys, t, &opts()).unwrap();
+    assert_eq!(v.alg, Algorithm::EdDsa);
+    assert_eq!(v.identity.id, "3171234567890123");
+    assert_eq!(v.identity.full_name, "Budi Santoso");
+    assert_eq!(v.identity.date_of_birth.as_deref(), Some("1985-12-31"));
+    assert_eq!(v.identity.gender, Some(Gender::Male));
+    assert_eq!(v.identity.email.as_deref(), Some("budi@example.id"));
+    assert_eq!(v.exp, Some(t + DAY));
+
+    // ES256
+    let mut signer = EcdsaP256Signer::generate();
+    let public = PublicKey::es256_uncompressed(&signer.public_key_uncompressed()).unwrap();
+    signer.set_key_id(public.kid().as_bytes().to_vec());
+    let mut keys = KeySet::new();
+    keys.insert(public).unwrap();
+    let text = Encoder::new(claim, meta)
+        .sign_with(signer, coset::iana::Algorithm::ES256)
+        .encode()
+        .unwrap()
+        .qr_data;
+    let v = verify(&text, &keys, t, &opts()).unwrap();
+    assert_eq!(v.alg, Algorithm::Es256);
+    assert_eq!(v.identity.full_name, "Budi Santoso");
+}
+
+// ---------------------------------------------------------------- refusals
+
+#[test]
+fn credential_refuses_tampered_bytes() {
+    let issuer = issuer(Algorithm::EdDsa);
+    let keys = keyset_of(&issuer);
+    let text = issuer.issue(&identity(), now()).unwrap().text;
+    let cose = unwrap_cose(&text);
+    // Change the name inside the signed payload: "Siti" -> "Situ".
+    let pos = cose.windows(4).position(|w| w == b"Siti").unwrap();
+    let mut tampered = cose.clone();
+    tampered[pos + 3] = b'u';
+    assert!(matches!(
+        verify(&wrap(&tampered), &keys, now(), &opts()),
+        Err(CredentialError::BadSignature)
+    ));
+    // Flip a signature bit.
+    let mut sig_flip = cose.clone();
+    let last = sig_flip.len() - 1;
+    sig_flip[last] ^= 1;
+    assert!(matches!(
+        verify(&wrap(&sig_flip), &keys, now(), &opts()),
+        Err(CredentialError::BadSignature)
+    ));
+    // Every single-byte change anywhere in the text is refused, never panics.
+    let bytes = text.as_bytes();
+    for i in (0..bytes.len()).step_by(7) {
+        let mut t = bytes.to_vec();
+        t[i] = if t[i] == b'0' { b'1' } else { b'0' };
+        let t = String::from_utf8(t).unwrap();
+        assert!(verify(&t, &keys, now(), &opts()).is_err(), "mutation at {i} accepted");
+    }
+}
+
+#[test]
+fn credential_refuses_unknown_kid() {
+    let issuer = issuer(Algorithm::EdDsa);
+    let others = keyset_of(&self::issuer(Algorithm::EdDsa));
+    let text = issuer.issue(&identity(), now()).unwrap().text;
+    let err = verify(&text, &others, now(), &opts()).unwrap_err();
+    assert!(
+        matches!(&err, CredentialError::UnknownKid { kid } if kid == issuer.key().kid()),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "unknown_kid");
+}
+
+#[test]
+fn credential_refuses_wrong_algorithm() {
+    // A key set that lists the issuer's kid as an ES256 key: the EdDSA credential must be refused
+    // before any signature check (algorithm confusion).
+    let issuer = issuer(Algorithm::EdDsa);
+    let es = IssuerKey::generate(Algorithm::Es256).unwrap();
+    let mut keys = KeySet::new();
+    keys.insert(es.public_key().clone().with_kid(issuer.key().kid()))
+        .unwrap();
+    let text = issuer.issue(&identity(), now()).unwrap().text;
+    let err = verify(&text, &keys, now(), &opts()).unwrap_err();
+    assert!(
+        matches!(err, CredentialError::WrongAlgorithm { expected: "ES256", .. }),
+        "{err:?}"
+    );
+
+    // A header naming an unsupported algorithm (ES384, -35) is refused too.
+    let cose = unwrap_cose(&text);
+    let mut forged = cose.clone();
+    let pos = forged.windows(3).position(|w| w == [0x01, 0x27, 0x04]).unwrap(); // {1: -8, 4: ...}
+    forged[pos + 1] = 0x38; // -35 needs two bytes: splice
+    forged.insert(pos + 2, 0x22);
+    // Fix the protected bstr length (it grew by one byte).
+    let len_pos = pos - 2;
+    forged[len_pos] += 1;
+    let err = verify(&wrap(&forged), &keyset_of(&issuer), now(), &opts()).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CredentialError::WrongAlgorithm { .. } | CredentialError::BadCose(_)
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn credential_refuses_expired_and_not_yet_valid() {
+    let issuer = CredentialIssuer::new(
+        IssuerKey::generate(Algorithm::EdDsa).unwrap(),
+        ISSUER.into(),
+        Duration::from_secs(DAY),
+    );
+    let keys = keyset_of(&issuer);
+    let t = 1_700_000_000;
+    let text = issuer.issue(&identity(), t).unwrap().text;
+    let strict = VerifyOptions {
+        clock_skew_secs: 0,
+        ..opts()
+    };
+    assert!(verify(&text, &keys, t + DAY - 1, &strict).is_ok());
+    assert!(matches!(
+        verify(&text, &keys, t + DAY, &strict),
+        Err(CredentialError::Expired { .. })
+    ));
+    assert!(matches!(
+        verify(&text, &keys, t - 1, &strict),
+        Err(CredentialError::NotYetValid { .. })
+    ));
+    // Within the default 300 s skew both edges are tolerated.
+    assert!(verify(&text, &keys, t - 299, &opts()).is_ok());
+    assert!(verify(&text, &keys, t + DAY + 299, &opts()).is_ok());
+    assert!(matches!(
+        verify(&text, &keys, t + DAY + 300, &opts()),
+        Err(CredentialError::Expired { .. })
+    ));
+}
+
+#[test]
+fn credential_refuses_bad_base45() {
+    let keys = keyset_of(&issuer(Algorithm::EdDsa));
+    for text in ["", "abc", "GGW", "::::", "é"] {
+        let err = verify(text, &keys, now(), &opts()).unwrap_err();
+        assert!(
+            matches!(err, CredentialError::BadBase45 | CredentialError::BadZlib),
+            "{text:?}: {err:?}"
+        );
+    }
+    assert!(matches!(
+        verify("abc", &keys, now(), &opts()),
+        Err(CredentialError::BadBase45)
+    ));
+    let long = "A".repeat(10_000);
+    assert!(matches!(
+        verify(&long, &keys, now(), &opts()),
+        Err(CredentialError::TooLong { .. })
+    ));
+}
+
+#[test]
+fn credential_refuses_zlib_bomb_and_bad_zlib() {
+    let keys = keyset_of(&issuer(Algorithm::EdDsa));
+    // 10 MB of zeros compresses to ~10 KB of Base45: refused at the 64 KiB cap.
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    z.write_all(&vec![0u8; 10_000_000]).unwrap();
+    let bomb = base45::encode(z.finish().unwrap());
+    let o = VerifyOptions {
+        max_text_len: 1 << 20,
+        ..opts()
+    };
+    assert!(matches!(
+        verify(&bomb, &keys, now(), &o),
+        Err(CredentialError::ZlibBomb { limit: 65_536 })
+    ));
+    // Not zlib at all.
+    let not_zlib = base45::encode(b"hello, this is not zlib");
+    assert!(matches!(
+        verify(&not_zlib, &keys, now(), &opts()),
+        Err(CredentialError::BadZlib)
+    ));
+    // Truncated stream, and trailing garbage after a valid stream.
+    let issuer = issuer(Algorithm::EdDsa);
+    let z = base45::decode(issuer.issue(&identity(), now()).unwrap().text).unwrap();
+    let truncated = base45::encode(&z[..z.len() - 5]);
+    assert!(matches!(
+        verify(&truncated, &keyset_of(&issuer), now(), &opts()),
+        Err(CredentialError::BadZlib)
+    ));
+    let mut trailing = z.clone();
+    trailing.extend_from_slice(b"junk");
+    assert!(matches!(
+        verify(&base45::encode(trailing), &keyset_of(&issuer), now(), &opts()),
+        Err(CredentialError::BadZlib)
+    ));
+}
+
+#[test]
+fn credential_refuses_bad_cbor_and_bad_cose() {
+    let issuer = issuer(Algorithm::EdDsa);
+    let keys = keyset_of(&issuer);
+    // Envelope is not CBOR / not a tagged COSE_Sign1.
+    for cose in [
+        &b"\xff\xff\xff"[..],
+        b"\xa0",
+        b"\x84\x40\xa0\x40\x40",
+        b"\xd0\x84\x40\xa0\x40\x40",
+    ] {
+        let err = verify(&wrap(cose), &keys, now(), &opts()).unwrap_err();
+        assert!(matches!(err, CredentialError::BadCose(_)), "{cose:?}: {err:?}");
+    }
+    // Correctly signed, but the payload is not CBOR.
+    let signed = issuer.sign_raw_payload(b"\xff\x00garbage").unwrap();
+    assert!(matches!(
+        verify(&wrap(&signed), &keys, now(), &opts()),
+        Err(CredentialError::BadCbor(_))
+    ));
+    // Correctly signed CBOR that is not a map.
+    let signed = issuer.sign_raw_payload(b"\x83\x01\x02\x03").unwrap();
+    assert!(matches!(
+        verify(&wrap(&signed), &keys, now(), &opts()),
+        Err(CredentialError::BadCbor(_))
+    ));
+    // Deeply nested CBOR does not overflow the stack.
+    let mut deep = vec![0x81u8; 100_000];
+    deep.push(0);
+    let signed = issuer.sign_raw_payload(&deep).unwrap();
+    let o = VerifyOptions {
+        max_text_len: 1 << 20,
+        max_decompressed: 1 << 20,
+        ..opts()
+    };
+    assert!(verify(&wrap(&signed), &keys, now(), &o).is_err());
+}
+
+#[test]
+fn credential_refuses_missing_claim_169() {
+    let issuer = issuer(Algorithm::EdDsa);
+    let keys = keyset_of(&issuer);
+    // {1: "iss", 4: far future} without 169.
+    let payload = [&b"\xa2\x01\x63iss\x04\x1a"[..], &u32::MAX.to_be_bytes()].concat();
+    let signed = issuer.sign_raw_payload(&payload).unwrap();
+    assert!(matches!(
+        verify(&wrap(&signed), &keys, now(), &opts()),
+        Err(CredentialError::MissingClaim169)
+    ));
+    // Claim 169 present but with a wrong type for the NIK.
+    let payload = [
+        &b"\xa2\x04\x1a"[..],
+        &u32::MAX.to_be_bytes(),
+        b"\x18\xa9\xa2\x01\x01\x04\x61X",
+    ]
+    .concat();
+    let signed = issuer.sign_raw_payload(&payload).unwrap();
+    assert!(matches!(
+        verify(&wrap(&signed), &keys, now(), &opts()),
+        Err(CredentialError::InvalidClaim169(_))
+    ));
+    // Missing exp is refused by default.
+    let payload = b"\xa1\x18\xa9\xa2\x01\x61N\x04\x61X";
+    let signed = issuer.sign_raw_payload(payload).unwrap();
+    assert!(matches!(
+        verify(&wrap(&signed), &keys, now(), &opts()),
+        Err(CredentialError::MissingClaim(_))
+    ));
+    let lenient = VerifyOptions {
+        require_exp: false,
+        ..opts()
+    };
+    assert_eq!(verify(&wrap(&signed), &keys, now(), &lenient).unwrap().identity.id, "N");
+}
+
+#[test]
+fn credential_refusals_never_panic_on_random_input() {
+    let keys = keyset_of(&issuer(Algorithm::EdDsa));
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let alphabet = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+    for _ in 0..2000 {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let len = (state % 200) as usize;
+        let text: String = (0..len)
+            .map(|i| char::from(alphabet[((state >> (i % 50)) as usize + i * 7) % alphabet.len()]))
+            .collect();
+        assert!(verify(&text, &keys, now(), &opts()).is_err());
+    }
+}
+
+// ---------------------------------------------------------------- keys on disk
+
+#[cfg(unix)]
+#[test]
+fn credential_key_files_mode_0600_and_permission_refusal() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let g = generate_key_files(Algorithm::EdDsa, &keys_dir).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&g.private_key_path), 0o600);
+    let secret = g.created_activation_secret.clone().unwrap();
+    assert_eq!(mode(&secret), 0o600);
+    // The key loads from the directory (active kid) and from the file.
+    let key = IssuerKey::load(&keys_dir).unwrap();
+    assert_eq!(key.kid(), g.kid);
+    assert_eq!(IssuerKey::load(&g.private_key_path).unwrap().kid(), g.kid);
+    // Debug output never contains key material.
+    let der = std::fs::read(&g.private_key_path).unwrap();
+    let debug = format!("{key:?}");
+    assert!(debug.contains("redacted"));
+    assert!(!debug.contains(&format!("{:?}", &der[der.len() - 8..])));
+    // Group-readable: refused with a typed error.
+    std::fs::set_permissions(&g.private_key_path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let err = IssuerKey::load(&keys_dir).unwrap_err();
+    assert!(
+        matches!(err, CredentialError::InsecureKeyPermissions { mode: 0o640, .. }),
+        "{err:?}"
+    );
+    std::fs::set_permissions(&g.private_key_path, std::fs::Permissions::from_mode(0o604)).unwrap();
+    assert!(matches!(
+        IssuerKey::load(&g.private_key_path),
+        Err(CredentialError::InsecureKeyPermissions { .. })
+    ));
+    // Same for the activation secret.
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(matches!(
+        ActivationSecret::load(&keys_dir),
+        Err(CredentialError::InsecureKeyPermissions { .. })
+    ));
+
+    // Rotation: a second key becomes active, both public keys are published.
+    std::fs::set_permissions(&g.private_key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let g2 = generate_key_files(Algorithm::Es256, &keys_dir).unwrap();
+    assert!(g2.created_activation_secret.is_none());
+    assert_eq!(IssuerKey::load(&keys_dir).unwrap().kid(), g2.kid);
+    let set = KeySet::from_key_dir(&keys_dir).unwrap();
+    assert_eq!(set.len(), 2);
+    let jwks = set.to_jwks();
+    assert!(jwks.contains(&g.kid) && jwks.contains(&g2.kid));
+    assert!(!jwks.contains("\"d\""));
+    // Not a key at all.
+    assert!(matches!(
+        IssuerKey::from_pkcs8(b"not a key"),
+        Err(CredentialError::InvalidKey(_))
+    ));
+}
+
+// ---------------------------------------------------------------- activation codes
+
+#[test]
+fn credential_activation_code_deterministic_and_hash_hides_code() {
+    let secret = ActivationSecret::from_bytes(&[7u8; 32]).unwrap();
+    let code = secret.code("req-0001", "3171234567890123");
+    let again = secret.code("req-0001", "3171234567890123");
+    assert_eq!(code, again, "re-run must issue the same code");
+    let s = code.as_str();
+    assert_eq!(s.len(), 11);
+    assert_eq!(s.as_bytes()[5], b'-');
+    assert!(s
+        .bytes()
+        .filter(|&b| b != b'-')
+        .all(|b| ACTIVATION_ALPHABET.contains(&b)));
+    // Different request, different NIK, different secret: different codes.
+    assert_ne!(secret.code("req-0002", "3171234567890123"), code);
+    assert_ne!(secret.code("req-0001", "3171234567890124"), code);
+    assert_ne!(
+        ActivationSecret::from_bytes(&[8u8; 32])
+            .unwrap()
+            .code("req-0001", "3171234567890123"),
+        code
+    );
+    // Length-prefixed fields: moving a character between request id and NIK changes the code.
+    assert_ne!(secret.code("ab", "c"), secret.code("a", "bc"));
+
+    let stored = secret.stored_hash("req-0001", "3171234567890123", &code);
+    assert_eq!(stored.len(), 64);
+    assert!(stored.bytes().all(|b| b.is_ascii_hexdigit()));
+    let plain: String = s.chars().filter(|&c| c != '-').collect();
+    assert!(!stored.to_ascii_uppercase().contains(&plain));
+    assert!(!stored.to_ascii_uppercase().contains(&s[..5]) || !stored.to_ascii_uppercase().contains(&s[6..]));
+    assert_eq!(stored, secret.stored_hash("req-0001", "3171234567890123", &again));
+    // Debug never shows the code or the secret.
+    assert!(!format!("{code:?}").contains(&s[..5]));
+    assert!(format!("{secret:?}").contains("redacted"));
+
+    // Checking what a person types: forgiving about case/dashes, strict about content.
+    assert!(secret.check("req-0001", "3171234567890123", &plain.to_lowercase(), &stored));
+    assert!(secret.check("req-0001", "3171234567890123", s, &stored));
+    assert!(!secret.check("req-0002", "3171234567890123", s, &stored));
+    let mut wrong = plain.clone().into_bytes();
+    wrong[0] = if wrong[0] == b'A' { b'B' } else { b'A' };
+    assert!(!secret.check(
+        "req-0001",
+        "3171234567890123",
+        std::str::from_utf8(&wrong).unwrap(),
+        &stored
+    ));
+    assert_eq!(normalize_code(" abcde fghjk ").as_deref(), Some("ABCDE-FGHJK"));
+    assert_eq!(normalize_code("ABCDE-FGHJ0"), None, "0 is not in the alphabet");
+    assert!(ActivationSecret::from_bytes(&[1u8; 16]).is_err());
+}
+
+#[test]
+fn credential_activation_codes_spread_over_alphabet() {
+    let secret = ActivationSecret::from_bytes(&[42u8; 32]).unwrap();
+    let mut counts = [0usize; 256];
+    let mut seen = std::collections::HashSet::new();
+    for i in 0..3000 {
+        let code = secret.code(&format!("req-{i}"), "3171234567890123");
+        assert!(seen.insert(code.as_str().to_string()), "collision");
+        for b in code.as_str().bytes().filter(|&b| b != b'-') {
+            counts[usize::from(b)] += 1;
+        }
+    }
+    let expected = 30_000 / ACTIVATION_ALPHABET.len();
+    for &c in ACTIVATION_ALPHABET {
+        let n = counts[usize::from(c)];
+        assert!(
+            n > expected * 8 / 10 && n < expected * 12 / 10,
+            "{} appears {n} times",
+            c as char
+        );
+    }
+}
