@@ -1,0 +1,276 @@
+//! `ikd credential`: verify a Claim 169 QR credential, render one as a QR image, issue one from
+//! an identity JSON file, and derive an activation code.
+//!
+//! Exit codes: 0 valid / done, 3 invalid credential, 2 usage error (clap), 1 other errors.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use clap::{Subcommand, ValueEnum};
+use ikd_engine::credential::{verify, ActivationSecret, CredentialIssuer, Identity, IssuerKey, KeySet, VerifyOptions};
+use qrcode::bits::Bits;
+use qrcode::{EcLevel, QrCode, Version};
+
+/// Exit code for a credential that is not valid.
+pub const EXIT_INVALID: u8 = 3;
+
+/// Largest credential file read from disk.
+const MAX_INPUT_FILE: u64 = 64 * 1024;
+
+/// QR error-correction level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EcArg {
+    /// ~15 % recovery (default): smallest code for the data.
+    M,
+    /// ~25 % recovery: for codes printed on cards that get scratched.
+    Q,
+}
+
+/// `ikd credential ...`
+#[derive(Debug, Subcommand)]
+pub enum CredentialCommand {
+    /// Verify a credential (Base45 text, or a file holding it) against a public key set.
+    /// Exit code 0 when valid, 3 when invalid.
+    Verify {
+        /// The QR text, or a file containing it.
+        #[arg(value_name = "QR_TEXT_OR_FILE")]
+        input: String,
+        /// Public key set (JWKS) of trusted issuers.
+        #[arg(long, value_name = "JWKS")]
+        keyset: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Check validity at this Unix time instead of now.
+        #[arg(long, value_name = "UNIX_TIME")]
+        at: Option<u64>,
+        /// Allowed clock skew for nbf/exp, seconds.
+        #[arg(long, default_value_t = 300)]
+        skew: u64,
+    },
+    /// Render a credential as a QR code PNG (alphanumeric mode, quiet zone 4 modules).
+    Qr {
+        /// The QR text, or a file containing it.
+        #[arg(value_name = "QR_TEXT")]
+        input: String,
+        /// Output PNG file.
+        #[arg(long, value_name = "FILE.png")]
+        out: PathBuf,
+        /// Error-correction level.
+        #[arg(long, value_enum, default_value = "m")]
+        ec: EcArg,
+        /// Pixels per module.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=64))]
+        module_px: u32,
+    },
+    /// Issue a credential for an identity JSON file (fields: id, full_name, date_of_birth
+    /// YYYY-MM-DD, gender male|female|other, email, address, phone, nationality).
+    Issue {
+        /// Key directory (signs with its active key) or a PKCS#8 private key file.
+        #[arg(long, value_name = "DIR_OR_FILE")]
+        key: PathBuf,
+        /// Identity JSON file.
+        #[arg(long, value_name = "FILE")]
+        identity: PathBuf,
+        /// Issuer name (CWT iss).
+        #[arg(long)]
+        issuer: String,
+        /// Validity in days.
+        #[arg(long, default_value_t = 1825)]
+        validity_days: u64,
+        /// Issue time (Unix seconds) instead of now.
+        #[arg(long, value_name = "UNIX_TIME")]
+        at: Option<u64>,
+        /// Also render the QR code to this PNG file.
+        #[arg(long, value_name = "FILE.png")]
+        qr: Option<PathBuf>,
+    },
+    /// Print the activation code for a request and the keyed hash to store in results.
+    ActivationCode {
+        /// Key directory holding activation.secret, or the secret file.
+        #[arg(long, value_name = "DIR_OR_FILE")]
+        keys: PathBuf,
+        /// Registration request id.
+        #[arg(long)]
+        request_id: String,
+        /// NIK of the person.
+        #[arg(long)]
+        nik: String,
+    },
+}
+
+/// Run one `ikd credential` command.
+pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        CredentialCommand::Verify {
+            input,
+            keyset,
+            json,
+            at,
+            skew,
+        } => verify_cmd(&input, &keyset, json, at, skew),
+        CredentialCommand::Qr {
+            input,
+            out,
+            ec,
+            module_px,
+        } => {
+            let text = read_input(&input)?;
+            let (w, h, version) = render_qr(&text, &out, ec, module_px)?;
+            println!(
+                "wrote {} ({w}x{h} px, QR version {version}, {} chars)",
+                out.display(),
+                text.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CredentialCommand::Issue {
+            key,
+            identity,
+            issuer,
+            validity_days,
+            at,
+            qr,
+        } => {
+            let key =
+                IssuerKey::load(&key).with_context(|| format!("loading the signing key from {}", key.display()))?;
+            let json = std::fs::read_to_string(&identity).with_context(|| format!("reading {}", identity.display()))?;
+            let id: Identity =
+                serde_json::from_str(&json).with_context(|| format!("parsing {}", identity.display()))?;
+            let validity = Duration::from_secs(validity_days.saturating_mul(86_400));
+            let issued = CredentialIssuer::new(key, issuer, validity).issue(&id, at.unwrap_or_else(unix_now))?;
+            println!("{}", issued.text);
+            if let Some(png) = qr {
+                render_qr(&issued.text, &png, EcArg::M, 6)?;
+                eprintln!("wrote {}", png.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        CredentialCommand::ActivationCode { keys, request_id, nik } => {
+            let secret = ActivationSecret::load(&keys)
+                .with_context(|| format!("loading the activation secret from {}", keys.display()))?;
+            let code = secret.code(&request_id, &nik);
+            println!("code: {}", code.as_str());
+            println!("stored_hash: {}", secret.stored_hash(&request_id, &nik, &code));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The argument itself, or the content of the file it names (line breaks at the end removed;
+/// spaces are kept because space is a Base45 character).
+fn read_input(arg: &str) -> anyhow::Result<String> {
+    let path = Path::new(arg);
+    if !path.is_file() {
+        return Ok(arg.to_string());
+    }
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {arg}"))?;
+    if meta.len() > MAX_INPUT_FILE {
+        bail!(
+            "{arg} is {} bytes; a credential is at most {MAX_INPUT_FILE}",
+            meta.len()
+        );
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {arg}"))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
+}
+
+fn verify_cmd(input: &str, keyset: &Path, json: bool, at: Option<u64>, skew: u64) -> anyhow::Result<ExitCode> {
+    let jwks = std::fs::read_to_string(keyset).with_context(|| format!("reading {}", keyset.display()))?;
+    let keys = KeySet::from_jwks(&jwks).with_context(|| format!("loading {}", keyset.display()))?;
+    let text = read_input(input)?;
+    let now = at.unwrap_or_else(unix_now);
+    let opts = VerifyOptions {
+        clock_skew_secs: skew,
+        ..VerifyOptions::default()
+    };
+    match verify(&text, &keys, now, &opts) {
+        Ok(v) => {
+            if json {
+                let out = serde_json::json!({ "status": "valid", "checked_at": now, "credential": v });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                let id = &v.identity;
+                println!("status: VALID");
+                println!("kid: {} ({})", v.kid, v.alg);
+                println!("issuer: {}", v.issuer.as_deref().unwrap_or("-"));
+                let t = |x: Option<u64>| x.map_or_else(|| "-".to_string(), |x| x.to_string());
+                println!("iat: {}  nbf: {}  exp: {}", t(v.iat), t(v.nbf), t(v.exp));
+                println!("id (NIK): {}", id.id);
+                println!("full name: {}", id.full_name);
+                let opt = |name: &str, x: &Option<String>| {
+                    if let Some(x) = x {
+                        println!("{name}: {x}");
+                    }
+                };
+                opt("date of birth", &id.date_of_birth);
+                if let Some(g) = id.gender {
+                    println!(
+                        "gender: {}",
+                        serde_json::to_value(g)
+                            .ok()
+                            .and_then(|v| v.as_str().map(String::from))
+                            .unwrap_or_default()
+                    );
+                }
+                opt("email", &id.email);
+                opt("address", &id.address);
+                opt("phone", &id.phone);
+                opt("nationality", &id.nationality);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) if e.is_invalid_credential() => {
+            if json {
+                let out = serde_json::json!({ "status": "invalid", "checked_at": now, "code": e.code(), "reason": e.to_string() });
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            } else {
+                println!("status: INVALID ({}): {e}", e.code());
+            }
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Render `text` as a QR PNG in alphanumeric mode. Returns (width, height, version).
+fn render_qr(text: &str, out: &Path, ec: EcArg, module_px: u32) -> anyhow::Result<(u32, u32, i16)> {
+    const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
+    if text.is_empty() || !text.bytes().all(|b| ALNUM.contains(&b)) {
+        bail!("the text is not Base45 (QR alphanumeric characters only)");
+    }
+    let ec = match ec {
+        EcArg::M => EcLevel::M,
+        EcArg::Q => EcLevel::Q,
+    };
+    // Smallest version that holds the text as a single alphanumeric segment.
+    let bits = (1..=40)
+        .find_map(|v| {
+            let mut bits = Bits::new(Version::Normal(v));
+            (bits.push_alphanumeric_data(text.as_bytes()).is_ok() && bits.push_terminator(ec).is_ok()).then_some(bits)
+        })
+        .context("the text is too long for a QR code")?;
+    let code = QrCode::with_bits(bits, ec).context("building the QR code")?;
+    let version = match code.version() {
+        Version::Normal(v) | Version::Micro(v) => v,
+    };
+    let image = code
+        .render::<image::Luma<u8>>()
+        .quiet_zone(true) // 4 modules for normal QR codes
+        .module_dimensions(module_px, module_px)
+        .build();
+    let (w, h) = image.dimensions();
+    image
+        .save_with_format(out, image::ImageFormat::Png)
+        .with_context(|| format!("writing {}", out.display()))?;
+    Ok((w, h, version))
+}
