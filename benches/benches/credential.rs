@@ -1,0 +1,92 @@
+//! Catches a regression in credential issuance speed (must stay >= 30,000 Ed25519 credentials/s
+//! per core: payload + sign + zlib + Base45), by timing full issuance next to a bare ring Ed25519
+//! signature over a message of the same size, plus verification and the zlib level trade-off.
+//!
+//! Run: `cargo bench -p ikd-benches --bench credential`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ikd_engine::credential::{verify, Algorithm, CredentialIssuer, Gender, Identity, IssuerKey, KeySet, VerifyOptions};
+use ring::signature::Ed25519KeyPair;
+
+const T: u64 = 1_700_000_000;
+
+fn identity() -> Identity {
+    Identity {
+        id: "3171234567890123".into(),
+        full_name: "Siti Rahayu Kusumawardhani".into(),
+        date_of_birth: Some("1990-05-15".into()),
+        gender: Some(Gender::Female),
+        email: Some("siti.rahayu@example.id".into()),
+        address: None,
+        phone: None,
+        nationality: Some("ID".into()),
+    }
+}
+
+fn issuer(alg: Algorithm) -> CredentialIssuer {
+    let key = IssuerKey::generate(alg).expect("key generation");
+    CredentialIssuer::new(
+        key,
+        "https://ikd.dukcapil.example.id".into(),
+        Duration::from_secs(5 * 365 * 86_400),
+    )
+}
+
+fn bench_issue(c: &mut Criterion) {
+    let id = identity();
+    let mut g = c.benchmark_group("credential_issue");
+    g.throughput(Throughput::Elements(1));
+    for (name, alg) in [("ed25519", Algorithm::EdDsa), ("es256", Algorithm::Es256)] {
+        let issuer = issuer(alg);
+        g.bench_function(name, |b| {
+            b.iter(|| issuer.issue(black_box(&id), black_box(T)).expect("issue"))
+        });
+    }
+    // The floor: ring's Ed25519 signature alone over a message as long as our Sig_structure.
+    let issuer = issuer(Algorithm::EdDsa);
+    let msg_len = issuer.sign_cose(&id, T).expect("cose").len() - 64;
+    let msg = vec![0x5au8; msg_len];
+    let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("pkcs8");
+    let kp = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
+    g.bench_function("ring_ed25519_sign_only", |b| b.iter(|| kp.sign(black_box(&msg))));
+    g.finish();
+
+    let mut g = c.benchmark_group("credential_zlib_level");
+    g.throughput(Throughput::Elements(1));
+    for level in [1u32, 6, 9] {
+        let issuer = self::issuer(Algorithm::EdDsa).with_zlib_level(level);
+        let len = issuer.issue(&id, T).expect("issue").text.len();
+        eprintln!("zlib level {level}: {len} Base45 chars");
+        g.bench_function(format!("level_{level}"), |b| {
+            b.iter(|| issuer.issue(black_box(&id), black_box(T)).expect("issue"))
+        });
+    }
+    g.finish();
+}
+
+fn bench_verify(c: &mut Criterion) {
+    let id = identity();
+    let mut g = c.benchmark_group("credential_verify");
+    g.throughput(Throughput::Elements(1));
+    for (name, alg) in [("ed25519", Algorithm::EdDsa), ("es256", Algorithm::Es256)] {
+        let issuer = issuer(alg);
+        let mut keys = KeySet::new();
+        keys.insert(issuer.key().public_key().clone()).expect("keyset");
+        let text = issuer.issue(&id, T).expect("issue").text;
+        let opts = VerifyOptions::default();
+        g.bench_function(name, |b| {
+            b.iter(|| verify(black_box(&text), &keys, T + 60, &opts).expect("verify"))
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = bench_issue, bench_verify
+}
+criterion_main!(benches);
