@@ -1,0 +1,236 @@
+//! Arrow schemas of the result, review and outbox tables, and atomic Parquet writes.
+
+use super::{create_file, sync_dir, tmp_path};
+use anyhow::Context;
+use arrow::array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::path::Path;
+use std::sync::Arc;
+
+/// One row of `OUT/results/`: one per input row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ResultRow {
+    pub request_id: String,
+    /// The NIK as given in the input (full: results are registry data; logs mask it).
+    pub nik: String,
+    /// 1-based data row number in the input file (the header is not counted).
+    pub input_row: u64,
+    /// `match`, `no_match` or `rejected`.
+    pub decision: String,
+    pub score: Option<f32>,
+    pub threshold: f32,
+    /// Reason code (`Reason::as_str`) for `rejected` rows.
+    pub reason: Option<String>,
+    pub detail: Option<String>,
+    pub detector_model: String,
+    pub embedder_model: String,
+    pub selfie_sha256: Option<String>,
+    pub gallery_photo_sha256: Option<String>,
+    pub run_id: String,
+    pub engine_version: String,
+    pub decode_ms: Option<f32>,
+    pub detect_ms: Option<f32>,
+    pub align_ms: Option<f32>,
+    pub embed_ms: Option<f32>,
+    /// Claim 169 QR text (Base45), `match` rows of a run with `--keys` only.
+    pub credential: Option<String>,
+    pub credential_kid: Option<String>,
+    /// Unix seconds.
+    pub credential_expires_at: Option<i64>,
+    /// Keyed hash of the activation code (never the code itself).
+    pub activation_code_hash: Option<String>,
+}
+
+/// One row of `OUT/review/`: a row a person must look at.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReviewRow {
+    pub request_id: String,
+    pub nik: String,
+    pub input_row: u64,
+    pub selfie_path: String,
+    pub decision: String,
+    pub score: Option<f32>,
+    pub threshold: f32,
+    /// The reason code of a rejected row, or `near_threshold` for a close `no_match`.
+    pub review_reason: String,
+    pub detail: Option<String>,
+    pub run_id: String,
+}
+
+/// One row of `OUT/outbox/`: what the mailer sends (plaintext activation code!).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboxRow {
+    pub request_id: String,
+    pub nik: String,
+    pub full_name: String,
+    pub email: String,
+    pub activation_code: String,
+    pub credential: String,
+    pub credential_kid: String,
+    pub credential_expires_at: i64,
+    pub run_id: String,
+}
+
+fn utf8(name: &str, nullable: bool) -> Field {
+    Field::new(name, DataType::Utf8, nullable)
+}
+
+pub fn result_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("request_id", false),
+        utf8("nik", false),
+        Field::new("input_row", DataType::UInt64, false),
+        utf8("decision", false),
+        Field::new("score", DataType::Float32, true),
+        Field::new("threshold", DataType::Float32, false),
+        utf8("reason", true),
+        utf8("detail", true),
+        utf8("detector_model", false),
+        utf8("embedder_model", false),
+        utf8("selfie_sha256", true),
+        utf8("gallery_photo_sha256", true),
+        utf8("run_id", false),
+        utf8("engine_version", false),
+        Field::new("decode_ms", DataType::Float32, true),
+        Field::new("detect_ms", DataType::Float32, true),
+        Field::new("align_ms", DataType::Float32, true),
+        Field::new("embed_ms", DataType::Float32, true),
+        utf8("credential", true),
+        utf8("credential_kid", true),
+        Field::new("credential_expires_at", DataType::Int64, true),
+        utf8("activation_code_hash", true),
+    ]))
+}
+
+pub fn review_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("request_id", false),
+        utf8("nik", false),
+        Field::new("input_row", DataType::UInt64, false),
+        utf8("selfie_path", false),
+        utf8("decision", false),
+        Field::new("score", DataType::Float32, true),
+        Field::new("threshold", DataType::Float32, false),
+        utf8("review_reason", false),
+        utf8("detail", true),
+        utf8("run_id", false),
+    ]))
+}
+
+pub fn outbox_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        utf8("request_id", false),
+        utf8("nik", false),
+        utf8("full_name", false),
+        utf8("email", false),
+        utf8("activation_code", false),
+        utf8("credential", false),
+        utf8("credential_kid", false),
+        Field::new("credential_expires_at", DataType::Int64, false),
+        utf8("run_id", false),
+    ]))
+}
+
+fn s<T>(rows: &[T], f: impl Fn(&T) -> &str) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+}
+
+fn os<T>(rows: &[T], f: impl Fn(&T) -> Option<&str>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<StringArray>())
+}
+
+fn of32<T>(rows: &[T], f: impl Fn(&T) -> Option<f32>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<Float32Array>())
+}
+
+pub fn results_batch(rows: &[ResultRow]) -> anyhow::Result<RecordBatch> {
+    let cols: Vec<ArrayRef> = vec![
+        s(rows, |r| &r.request_id),
+        s(rows, |r| &r.nik),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.input_row))),
+        s(rows, |r| &r.decision),
+        of32(rows, |r| r.score),
+        Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.threshold))),
+        os(rows, |r| r.reason.as_deref()),
+        os(rows, |r| r.detail.as_deref()),
+        s(rows, |r| &r.detector_model),
+        s(rows, |r| &r.embedder_model),
+        os(rows, |r| r.selfie_sha256.as_deref()),
+        os(rows, |r| r.gallery_photo_sha256.as_deref()),
+        s(rows, |r| &r.run_id),
+        s(rows, |r| &r.engine_version),
+        of32(rows, |r| r.decode_ms),
+        of32(rows, |r| r.detect_ms),
+        of32(rows, |r| r.align_ms),
+        of32(rows, |r| r.embed_ms),
+        os(rows, |r| r.credential.as_deref()),
+        os(rows, |r| r.credential_kid.as_deref()),
+        Arc::new(rows.iter().map(|r| r.credential_expires_at).collect::<Int64Array>()),
+        os(rows, |r| r.activation_code_hash.as_deref()),
+    ];
+    Ok(RecordBatch::try_new(result_schema(), cols)?)
+}
+
+pub fn review_batch(rows: &[ReviewRow]) -> anyhow::Result<RecordBatch> {
+    let cols: Vec<ArrayRef> = vec![
+        s(rows, |r| &r.request_id),
+        s(rows, |r| &r.nik),
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.input_row))),
+        s(rows, |r| &r.selfie_path),
+        s(rows, |r| &r.decision),
+        of32(rows, |r| r.score),
+        Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.threshold))),
+        s(rows, |r| &r.review_reason),
+        os(rows, |r| r.detail.as_deref()),
+        s(rows, |r| &r.run_id),
+    ];
+    Ok(RecordBatch::try_new(review_schema(), cols)?)
+}
+
+pub fn outbox_batch(rows: &[OutboxRow]) -> anyhow::Result<RecordBatch> {
+    let cols: Vec<ArrayRef> = vec![
+        s(rows, |r| &r.request_id),
+        s(rows, |r| &r.nik),
+        s(rows, |r| &r.full_name),
+        s(rows, |r| &r.email),
+        s(rows, |r| &r.activation_code),
+        s(rows, |r| &r.credential),
+        s(rows, |r| &r.credential_kid),
+        Arc::new(Int64Array::from_iter_values(
+            rows.iter().map(|r| r.credential_expires_at),
+        )),
+        s(rows, |r| &r.run_id),
+    ];
+    Ok(RecordBatch::try_new(outbox_schema(), cols)?)
+}
+
+/// Writer settings shared by every table: zstd, statistics on (default).
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build()
+}
+
+/// Writes one record batch to `path` as a Parquet file, atomically: a dot-named temp file in
+/// the same directory, fsync, rename over `path`, fsync of the directory. A reader (or a
+/// restarted run) sees either no file or the complete file, never a torn one.
+pub fn write_parquet_atomic(path: &Path, batch: &RecordBatch, mode: Option<u32>) -> anyhow::Result<()> {
+    let tmp = tmp_path(path);
+    let file = create_file(&tmp, mode).with_context(|| format!("creating {}", tmp.display()))?;
+    let mut writer = ArrowWriter::try_new(file.try_clone()?, batch.schema(), Some(writer_properties()))?;
+    writer.write(batch)?;
+    writer.close()?;
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")));
+    Ok(())
+}
+
+/// Writes `rows` to a Parquet file (for benches and tools).
+pub fn write_results(path: &Path, rows: &[ResultRow]) -> anyhow::Result<()> {
+    write_parquet_atomic(path, &results_batch(rows)?, None)
+}

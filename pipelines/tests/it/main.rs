@@ -1,0 +1,7 @@
+//! Integration tests of `ikd gallery build` / `ikd run` on the demo data set with the real
+//! models. One test binary; the demo data set, the gallery and one uninterrupted reference run
+//! are made once and shared.
+
+mod common;
+mod gallery;
+mod run;

@@ -1,0 +1,281 @@
+use crate::common::{comparable_results, engine, fixture, ikd_run, read_table, run_config, tmp_files, Row};
+use ikd_engine::credential::{verify, ActivationSecret, KeySet, VerifyOptions};
+use ikd_pipelines::batch::run::run;
+use ikd_pipelines::batch::UsageError;
+use ikd_pipelines::cmd::demo::check_expected;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+#[test]
+fn every_demo_row_gets_its_expected_outcome() {
+    let f = fixture();
+    let rows = comparable_results(&f.reference);
+    assert_eq!(rows.len(), f.demo.request_count, "one result row per input row");
+    let input_rows: Vec<u64> = rows.iter().map(|r| r["input_row"].parse().unwrap()).collect();
+    assert_eq!(input_rows, (1..=f.demo.request_count as u64).collect::<Vec<_>>());
+    let (agree, total, mismatches) = check_expected(&f.reference, &f.demo.expected_csv).unwrap();
+    // Every bad-row kind must come out with exactly its reason.
+    let bad: Vec<&String> = mismatches
+        .iter()
+        .filter(|m| !m.contains("expected match,") && !m.contains("expected no_match,"))
+        .collect();
+    assert!(bad.is_empty(), "bad rows with another outcome: {bad:?}");
+    let kinds: BTreeSet<&str> = f.demo.requests.iter().map(|r| r.expected.as_str()).collect();
+    for k in [
+        "invalid_nik",
+        "not_in_gallery",
+        "file_not_found",
+        "duplicate_request",
+        "no_face",
+        "multiple_faces",
+    ] {
+        assert!(kinds.contains(k), "demo data has a {k} row");
+    }
+    // Face decisions depend on the model; require a high agreement.
+    assert!(
+        agree * 100 >= total * 90,
+        "only {agree}/{total} rows agree: {mismatches:?}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(f.reference.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["rows"], f.demo.request_count as u64);
+    assert_eq!(summary["complete"], true);
+    assert!(summary["this_invocation"]["peak_rss_bytes"].as_u64().unwrap() > 0);
+    // Review queue: every rejected row, with its reason.
+    let review = read_table(&f.reference.join("review"));
+    let rejected = rows.iter().filter(|r| r["decision"] == "rejected").count();
+    assert_eq!(review.iter().filter(|r| r["decision"] == "rejected").count(), rejected);
+    assert!(review.iter().all(|r| r["review_reason"] != "NULL"));
+}
+
+#[test]
+fn credentials_only_for_matches_codes_only_in_outbox() {
+    let f = fixture();
+    let rows = comparable_results(&f.reference);
+    let keys = KeySet::from_key_dir(&f.keys).unwrap();
+    let secret = ActivationSecret::load(&f.keys).unwrap();
+    let outbox = read_table(&f.reference.join("outbox"));
+    let by_id: BTreeMap<&str, &Row> = outbox.iter().map(|r| (r["request_id"].as_str(), r)).collect();
+    let mut matches = 0;
+    for r in &rows {
+        if r["decision"] == "match" {
+            matches += 1;
+            let v = verify(
+                &r["credential"],
+                &keys,
+                crate::common::ISSUED_AT + 10,
+                &VerifyOptions::default(),
+            )
+            .unwrap();
+            assert_eq!(v.identity.id, r["nik"]);
+            let o = by_id[r["request_id"].as_str()];
+            assert!(secret.check(
+                &r["request_id"],
+                &r["nik"],
+                &o["activation_code"],
+                &r["activation_code_hash"]
+            ));
+            assert!(
+                r.values().all(|v| v != &o["activation_code"]),
+                "plaintext code never in results"
+            );
+        } else {
+            assert_eq!(r["credential"], "NULL");
+            assert_eq!(r["activation_code_hash"], "NULL");
+        }
+    }
+    assert!(matches > 0);
+    assert_eq!(outbox.len(), matches);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&f.reference.join("outbox")), 0o700);
+        let shard = f.reference.join("outbox/shard=0");
+        assert_eq!(mode(&shard), 0o700);
+        for e in std::fs::read_dir(&shard).unwrap().flatten() {
+            assert_eq!(mode(&e.path()), 0o600);
+        }
+    }
+}
+
+#[test]
+fn killed_run_resumes_exactly_once() {
+    let f = fixture();
+    let out = f.root.join("killed");
+    let mut child = ikd_run(&out, &["--threads", "2"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let first_part = out.join("results/shard=0/part-000000.parquet");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !first_part.exists() {
+        assert!(Instant::now() < deadline, "no chunk committed in time");
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("ikd run ended before it could be killed: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let committed = std::fs::read_dir(out.join("results/shard=0")).unwrap().count();
+    let n_chunks = f.demo.request_count.div_ceil(crate::common::CHUNK);
+    assert!(committed < n_chunks, "the kill came before the end");
+    let status = ikd_run(&out, &[]).status().unwrap();
+    assert!(status.success(), "resume: {status}");
+    let resumed = comparable_results(&out);
+    let reference = comparable_results(&f.reference);
+    assert_eq!(resumed.len(), reference.len(), "no duplicate or missing rows");
+    assert_eq!(
+        resumed, reference,
+        "same table as an uninterrupted run (credentials included)"
+    );
+    assert!(tmp_files(&out).is_empty(), "no temp files left: {:?}", tmp_files(&out));
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["resumed"], true);
+    assert!(summary["chunks_committed_before_start"].as_u64().unwrap() >= 1);
+    assert_eq!(summary["rows"], f.demo.request_count as u64);
+    // A third start has nothing to do and changes nothing.
+    assert!(ikd_run(&out, &[]).status().unwrap().success());
+    assert_eq!(comparable_results(&out), reference);
+}
+
+#[test]
+fn three_shard_processes_equal_one_run() {
+    let f = fixture();
+    let out = f.root.join("sharded");
+    let children: Vec<_> = (0..3)
+        .map(|i| {
+            let mut c = ikd_run(&out, &["--threads", "1"]);
+            if i == 2 {
+                // The third shard takes its index from the Kubernetes Indexed Job variable.
+                c.args(["--shards", "3"]).env("JOB_COMPLETION_INDEX", "2");
+            } else {
+                c.arg("--shard").arg(format!("{i}/3"));
+            }
+            c.stderr(std::process::Stdio::null()).spawn().unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    for i in 0..3 {
+        assert!(out.join(format!("results/shard={i}")).is_dir());
+    }
+    let union = comparable_results(&out);
+    assert_eq!(
+        union,
+        comparable_results(&f.reference),
+        "3 shards = 1 run, row for row (same run_id)"
+    );
+    let ids: BTreeSet<_> = union.iter().map(|r| r["run_id"].clone()).collect();
+    assert_eq!(ids.len(), 1);
+}
+
+fn write_requests(dir: &std::path::Path, rows: &[[&str; 3]]) -> std::path::PathBuf {
+    let p = dir.join("dups.csv");
+    let mut text = String::from("request_id,nik,selfie_path\n");
+    for r in rows {
+        text.push_str(&r.join(","));
+        text.push('\n');
+    }
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn duplicate_request_ids_are_decided_once_across_shards() {
+    let f = fixture();
+    let good: Vec<_> = f
+        .demo
+        .requests
+        .iter()
+        .filter(|r| r.expected.as_str() == "match")
+        .take(3)
+        .collect();
+    let sel = |i: usize| {
+        f.demo
+            .requests_csv
+            .parent()
+            .unwrap()
+            .join(&good[i].selfie_path)
+            .display()
+            .to_string()
+    };
+    let (s0, s1, s2) = (sel(0), sel(1), sel(2));
+    let dir = tempfile::tempdir().unwrap();
+    let requests = write_requests(
+        dir.path(),
+        &[
+            ["A", &good[0].nik, &s0],
+            ["B", &good[1].nik, &s1],
+            ["A", &good[0].nik, &s0],           // same row again
+            ["A", &good[2].nik, &s2],           // same id, another NIK (another region/shard)
+            ["A", "12345", &s2],                // same id, invalid NIK
+            ["C", &good[2].nik, "missing.jpg"], // a fresh id
+        ],
+    );
+    let single = dir.path().join("single");
+    let mut cfg = run_config(&requests, &f.gallery, &single);
+    cfg.chunk_size = 2; // duplicates across chunk boundaries
+    run(engine(), &cfg).unwrap();
+    let rows = comparable_results(&single);
+    let outcome: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| (r["request_id"].clone(), r["reason"].clone()))
+        .collect();
+    assert_eq!(outcome[0], ("A".into(), "NULL".into()), "first occurrence is processed");
+    assert_eq!(outcome[1].1, "NULL");
+    for o in &outcome[2..5] {
+        assert_eq!(o, &("A".to_string(), "duplicate_request".to_string()));
+    }
+    assert_eq!(outcome[5], ("C".into(), "file_not_found".into()));
+    assert_eq!(rows[2]["selfie_sha256"], "NULL", "a duplicate is never processed");
+
+    let sharded = dir.path().join("sharded");
+    for i in 0..3 {
+        let mut cfg = run_config(&requests, &f.gallery, &sharded);
+        cfg.chunk_size = 2;
+        cfg.shard = ikd_pipelines::batch::shard::Shard::new(i, 3).unwrap();
+        run(engine(), &cfg).unwrap();
+    }
+    assert_eq!(comparable_results(&sharded), rows);
+}
+
+#[test]
+fn resume_with_other_arguments_or_input_is_refused() {
+    let f = fixture();
+    let good = f.demo.requests.iter().find(|r| r.expected.as_str() == "match").unwrap();
+    let selfie = f
+        .demo
+        .requests_csv
+        .parent()
+        .unwrap()
+        .join(&good.selfie_path)
+        .display()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let requests = write_requests(dir.path(), &[["X", &good.nik, &selfie], ["Y", "1", "none.jpg"]]);
+    let out = dir.path().join("out");
+    run(engine(), &run_config(&requests, &f.gallery, &out)).unwrap();
+    let mut other = run_config(&requests, &f.gallery, &out);
+    other.chunk_size = 7;
+    let err = run(engine(), &other).unwrap_err();
+    assert!(err.downcast_ref::<UsageError>().is_some(), "{err:#}");
+    write_requests(dir.path(), &[["X", &good.nik, &selfie]]);
+    let err = run(engine(), &run_config(&requests, &f.gallery, &out)).unwrap_err();
+    assert!(err.to_string().contains("input_sha256"), "{err:#}");
+    // Through the binary: exit code 2.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_ikd"))
+        .args(["run", "--requests"])
+        .arg(&requests)
+        .arg("--gallery")
+        .arg(&f.gallery)
+        .arg("--out")
+        .arg(&out)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(2));
+}
