@@ -1,1 +1,6 @@
+//! One integration-test binary for the engine (shared helpers, one link).
+mod common;
 mod credential;
+mod faces;
+mod models;
+mod reference;

@@ -1,0 +1,245 @@
+//! Face detection with YuNet: letterbox into the pinned input, run, decode the 12 outputs
+//! (strides 8, 16, 32) and apply NMS, as described in `models/MODELS.md`.
+
+use crate::error::ModelError;
+use crate::models::{ColourOrder, LoadedModel};
+use image::RgbImage;
+use serde::{Deserialize, Serialize};
+use tract_onnx::prelude::*;
+
+/// A point in image pixel coordinates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    pub x: f32,
+    pub y: f32,
+}
+
+/// An axis-aligned box: top-left corner and size, in pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct BoundingBox {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+impl BoundingBox {
+    pub fn area(&self) -> f32 {
+        self.width.max(0.0) * self.height.max(0.0)
+    }
+
+    pub fn centre(&self) -> Point {
+        Point {
+            x: self.x + self.width / 2.0,
+            y: self.y + self.height / 2.0,
+        }
+    }
+
+    fn iou(&self, other: &BoundingBox) -> f32 {
+        let x0 = self.x.max(other.x);
+        let y0 = self.y.max(other.y);
+        let x1 = (self.x + self.width).min(other.x + other.width);
+        let y1 = (self.y + self.height).min(other.y + other.height);
+        let inter = (x1 - x0).max(0.0) * (y1 - y0).max(0.0);
+        let union = self.area() + other.area() - inter;
+        if union > 0.0 {
+            inter / union
+        } else {
+            0.0
+        }
+    }
+}
+
+/// Index of each landmark in [`Detection::landmarks`] ("right" as seen in the image).
+pub mod landmark {
+    pub const RIGHT_EYE: usize = 0;
+    pub const LEFT_EYE: usize = 1;
+    pub const NOSE: usize = 2;
+    pub const RIGHT_MOUTH: usize = 3;
+    pub const LEFT_MOUTH: usize = 4;
+}
+
+/// One detected face.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub bbox: BoundingBox,
+    /// Detector confidence in 0..1.
+    pub score: f32,
+    /// Right eye, left eye, nose tip, right and left mouth corners (see [`landmark`]).
+    pub landmarks: [Point; 5],
+}
+
+impl Detection {
+    /// Distance between the eye centres, in pixels: the face's size as the embedder sees it.
+    pub fn inter_eye_distance(&self) -> f32 {
+        let (r, l) = (self.landmarks[landmark::RIGHT_EYE], self.landmarks[landmark::LEFT_EYE]);
+        ((l.x - r.x).powi(2) + (l.y - r.y).powi(2)).sqrt()
+    }
+
+    /// The same detection with every coordinate multiplied by `k`.
+    pub fn scaled(&self, k: f32) -> Detection {
+        let p = |p: Point| Point { x: p.x * k, y: p.y * k };
+        Detection {
+            bbox: BoundingBox {
+                x: self.bbox.x * k,
+                y: self.bbox.y * k,
+                width: self.bbox.width * k,
+                height: self.bbox.height * k,
+            },
+            score: self.score,
+            landmarks: self.landmarks.map(p),
+        }
+    }
+}
+
+const STRIDES: [usize; 3] = [8, 16, 32];
+
+/// YuNet with its pinned input size.
+pub(crate) struct Detector {
+    model: LoadedModel,
+    width: usize,
+    height: usize,
+}
+
+impl Detector {
+    /// Wraps a loaded YuNet model and checks that its outputs have the expected layout.
+    pub fn new(model: LoadedModel) -> Result<Detector, ModelError> {
+        let width = model.spec.input_width as usize;
+        let height = model.spec.input_height as usize;
+        let detector = Detector { model, width, height };
+        let outputs = detector
+            .model
+            .run(Tensor::zero::<f32>(&[1, 3, height, width]).map_err(|e| detector.inference(e))?)?;
+        detector.check_layout(&outputs)?;
+        Ok(detector)
+    }
+
+    fn inference(&self, e: impl std::fmt::Display) -> ModelError {
+        ModelError::Inference {
+            id: self.model.spec.id.clone(),
+            detail: e.to_string(),
+        }
+    }
+
+    fn check_layout(&self, outputs: &[TValue]) -> Result<(), ModelError> {
+        if outputs.len() != 12 {
+            return Err(ModelError::Load {
+                id: self.model.spec.id.clone(),
+                path: self.model.spec.file.clone(),
+                sha256: self.model.spec.sha256.clone(),
+                detail: format!("expected the 12 YuNet outputs, the model has {}", outputs.len()),
+            });
+        }
+        for (i, stride) in STRIDES.iter().enumerate() {
+            let cells = (self.width / stride) * (self.height / stride);
+            for (group, width) in [(0, 1), (1, 1), (2, 4), (3, 10)] {
+                let t = &outputs[group * 3 + i];
+                if t.len() != cells * width {
+                    return Err(ModelError::Load {
+                        id: self.model.spec.id.clone(),
+                        path: self.model.spec.file.clone(),
+                        sha256: self.model.spec.sha256.clone(),
+                        detail: format!(
+                            "output {} has {} values, expected {} for stride {}: not a YuNet model?",
+                            group * 3 + i,
+                            t.len(),
+                            cells * width,
+                            stride
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn input_size(&self) -> (usize, usize) {
+        (self.width, self.height)
+    }
+
+    /// Detects faces; coordinates are in `image` pixels. Faces below `score_threshold` are dropped.
+    pub fn detect(&self, image: &RgbImage, score_threshold: f32, nms_iou: f32) -> Result<Vec<Detection>, ModelError> {
+        let (input, k) = self.letterbox(image)?;
+        let outputs = self.model.run(input)?;
+        let mut candidates = Vec::new();
+        for (i, &stride) in STRIDES.iter().enumerate() {
+            let view = |group: usize| -> Result<&[f32], ModelError> {
+                crate::models::f32_values(&outputs[group * 3 + i]).map_err(|e| self.inference(e))
+            };
+            let (cls, obj, bbox, kps) = (view(0)?, view(1)?, view(2)?, view(3)?);
+            let cols = self.width / stride;
+            let s = stride as f32;
+            for (cell, (&c, &o)) in cls.iter().zip(obj).enumerate() {
+                let score = (c.clamp(0.0, 1.0) * o.clamp(0.0, 1.0)).sqrt();
+                if score < score_threshold {
+                    continue;
+                }
+                let col = (cell % cols) as f32;
+                let row = (cell / cols) as f32;
+                let b = &bbox[cell * 4..cell * 4 + 4];
+                let (cx, cy) = ((col + b[0]) * s, (row + b[1]) * s);
+                let (w, h) = (b[2].exp() * s, b[3].exp() * s);
+                let kp = &kps[cell * 10..cell * 10 + 10];
+                let landmarks = std::array::from_fn(|j| Point {
+                    x: (col + kp[2 * j]) * s,
+                    y: (row + kp[2 * j + 1]) * s,
+                });
+                let det = Detection {
+                    bbox: BoundingBox {
+                        x: cx - w / 2.0,
+                        y: cy - h / 2.0,
+                        width: w,
+                        height: h,
+                    },
+                    score,
+                    landmarks,
+                };
+                if det.bbox.width.is_finite() && det.bbox.height.is_finite() {
+                    candidates.push(det);
+                }
+            }
+        }
+        candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
+        let mut kept: Vec<Detection> = Vec::new();
+        for c in candidates {
+            if kept.iter().all(|k| k.bbox.iou(&c.bbox) <= nms_iou) {
+                kept.push(c);
+            }
+        }
+        Ok(kept.into_iter().map(|d| d.scaled(1.0 / k)).collect())
+    }
+
+    /// Resizes `image` to fit the pinned input (keeping its aspect ratio), anchors it top-left,
+    /// pads with zeros, and lays it out as NCHW in the model's colour order. Returns the scale.
+    fn letterbox(&self, image: &RgbImage) -> Result<(Tensor, f32), ModelError> {
+        let (w, h) = (image.width().max(1), image.height().max(1));
+        let k = (self.width as f32 / w as f32).min(self.height as f32 / h as f32);
+        let nw = ((w as f32 * k).round() as u32).clamp(1, self.width as u32);
+        let nh = ((h as f32 * k).round() as u32).clamp(1, self.height as u32);
+        let resized;
+        let src = if (nw, nh) == (w, h) {
+            image
+        } else {
+            resized = image::imageops::resize(image, nw, nh, image::imageops::FilterType::Triangle);
+            &resized
+        };
+        let spec = &self.model.spec;
+        let order = match spec.colour_order {
+            ColourOrder::Bgr => [2, 1, 0],
+            ColourOrder::Rgb => [0, 1, 2],
+        };
+        let plane = self.width * self.height;
+        let mut data = vec![0f32; 3 * plane];
+        for (y, row) in src.rows().enumerate() {
+            for (x, px) in row.enumerate() {
+                let at = y * self.width + x;
+                for (c, &from) in order.iter().enumerate() {
+                    data[c * plane + at] = (f32::from(px[from]) - spec.mean[c]) / spec.std[c];
+                }
+            }
+        }
+        let tensor = Tensor::from_shape(&[1, 3, self.height, self.width], &data).map_err(|e| self.inference(e))?;
+        // Coordinates are found in resized pixels: map back with the actual per-axis scale.
+        Ok((tensor, nw as f32 / w as f32))
+    }
+}

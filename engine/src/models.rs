@@ -1,0 +1,247 @@
+//! The model manifest, SHA-256 checks, and the only place that touches tract.
+//!
+//! A model is loaded once per engine: its input shape is pinned from the manifest before
+//! optimisation (symbolic dims run ~12x slower in tract), so a shape mismatch fails here, at
+//! load time, with the file name and hash in the error. Inference reuses spawned plan states
+//! from a small pool, one per concurrently running thread.
+
+use crate::error::ModelError;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tract_onnx::prelude::*;
+
+/// What a model is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelRole {
+    Detector,
+    Embedder,
+}
+
+impl ModelRole {
+    fn as_str(self) -> &'static str {
+        match self {
+            ModelRole::Detector => "detector",
+            ModelRole::Embedder => "embedder",
+        }
+    }
+}
+
+/// Channel order the model expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ColourOrder {
+    Rgb,
+    Bgr,
+}
+
+/// One entry of `models/manifest.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelSpec {
+    pub id: String,
+    pub role: ModelRole,
+    pub file: PathBuf,
+    pub sha256: String,
+    pub input_width: u32,
+    pub input_height: u32,
+    pub colour_order: ColourOrder,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// Embedder only: landmark positions in the input chip.
+    #[serde(default)]
+    pub template: Option<[[f32; 2]; 5]>,
+    /// Embedder only: default cosine threshold.
+    #[serde(default)]
+    pub threshold: Option<f32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManifestFile {
+    model: Vec<ModelSpec>,
+}
+
+/// The parsed manifest and the directory its files are relative to.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    pub path: PathBuf,
+    pub models: Vec<ModelSpec>,
+}
+
+impl Manifest {
+    pub fn load(path: &Path) -> Result<Manifest, ModelError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ModelError::Manifest {
+            path: path.to_owned(),
+            detail: e.to_string(),
+        })?;
+        Manifest::parse(&text, path)
+    }
+
+    /// Parses manifest text; `path` is used for errors and to resolve model files.
+    pub fn parse(text: &str, path: &Path) -> Result<Manifest, ModelError> {
+        let bad = |detail: String| ModelError::Manifest {
+            path: path.to_owned(),
+            detail,
+        };
+        let file: ManifestFile = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        for m in &file.model {
+            if m.input_width == 0 || m.input_height == 0 || m.input_width > 4096 || m.input_height > 4096 {
+                return Err(bad(format!(
+                    "model {}: input size {}x{} out of range",
+                    m.id, m.input_width, m.input_height
+                )));
+            }
+            if m.std.iter().any(|s| !s.is_finite() || *s == 0.0) {
+                return Err(bad(format!("model {}: std must be finite and non-zero", m.id)));
+            }
+            if m.role == ModelRole::Detector && (m.input_width % 32 != 0 || m.input_height % 32 != 0) {
+                return Err(bad(format!("detector {}: input size must be a multiple of 32", m.id)));
+            }
+            if m.role == ModelRole::Embedder && (m.template.is_none() || m.threshold.is_none()) {
+                return Err(bad(format!("embedder {}: needs `template` and `threshold`", m.id)));
+            }
+        }
+        Ok(Manifest {
+            path: path.to_owned(),
+            models: file.model,
+        })
+    }
+
+    /// Finds a model by id (or the first of a role when `id` is `None`) and checks its role.
+    pub fn select(&self, id: Option<&str>, role: ModelRole) -> Result<&ModelSpec, ModelError> {
+        let found = match id {
+            Some(id) => self
+                .models
+                .iter()
+                .find(|m| m.id == id)
+                .ok_or_else(|| ModelError::UnknownModel {
+                    id: id.to_owned(),
+                    manifest: self.path.clone(),
+                })?,
+            None => self
+                .models
+                .iter()
+                .find(|m| m.role == role)
+                .ok_or_else(|| ModelError::UnknownModel {
+                    id: format!("<any {}>", role.as_str()),
+                    manifest: self.path.clone(),
+                })?,
+        };
+        if found.role != role {
+            return Err(ModelError::WrongRole {
+                id: found.id.clone(),
+                expected: role.as_str(),
+                actual: found.role.as_str().to_owned(),
+            });
+        }
+        Ok(found)
+    }
+
+    pub fn file_path(&self, spec: &ModelSpec) -> PathBuf {
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        dir.join(&spec.file)
+    }
+}
+
+/// Lower-case hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, bytes);
+    hex(digest.as_ref())
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
+type Plan = TypedRunnableModel;
+type State = TypedSimpleState;
+
+/// A loaded, optimised model with a pool of reusable plan states.
+pub struct LoadedModel {
+    pub spec: ModelSpec,
+    plan: Arc<Plan>,
+    states: Mutex<Vec<State>>,
+}
+
+impl std::fmt::Debug for LoadedModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoadedModel")
+            .field("id", &self.spec.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoadedModel {
+    /// Reads the file, checks its SHA-256 against the manifest, pins the input shape and
+    /// optimises the graph.
+    pub fn load(manifest: &Manifest, spec: &ModelSpec) -> Result<LoadedModel, ModelError> {
+        let path = manifest.file_path(spec);
+        let bytes = std::fs::read(&path).map_err(|e| ModelError::FileMissing {
+            path: path.clone(),
+            detail: e.to_string(),
+        })?;
+        let actual = sha256_hex(&bytes);
+        if !actual.eq_ignore_ascii_case(spec.sha256.trim()) {
+            return Err(ModelError::HashMismatch {
+                path,
+                expected: spec.sha256.clone(),
+                actual,
+            });
+        }
+        let load_err = |detail: String| ModelError::Load {
+            id: spec.id.clone(),
+            path: path.clone(),
+            sha256: actual.clone(),
+            detail,
+        };
+        let shape = [1usize, 3, spec.input_height as usize, spec.input_width as usize];
+        let plan = tract_onnx::onnx()
+            .model_for_read(&mut std::io::Cursor::new(&bytes))
+            .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| load_err(format!("{e:#}")))?;
+        let model = LoadedModel {
+            spec: spec.clone(),
+            plan,
+            states: Mutex::new(Vec::new()),
+        };
+        // One dry run proves the declared shape works end to end, here rather than on the
+        // first citizen's request.
+        let zeros = Tensor::zero::<f32>(&shape).map_err(|e| load_err(format!("{e:#}")))?;
+        model.run(zeros).map_err(|e| load_err(e.to_string()))?;
+        Ok(model)
+    }
+
+    /// Runs the model on one input tensor, reusing a pooled state.
+    pub fn run(&self, input: Tensor) -> Result<TVec<TValue>, ModelError> {
+        let inference = |e: TractError| ModelError::Inference {
+            id: self.spec.id.clone(),
+            detail: format!("{e:#}"),
+        };
+        let pooled = self.states.lock().map(|mut s| s.pop()).unwrap_or(None);
+        let mut state = match pooled {
+            Some(s) => s,
+            None => self.plan.spawn().map_err(inference)?,
+        };
+        let result = state.run(tvec![input.into_tvalue()]).map_err(inference);
+        if let Ok(mut states) = self.states.lock() {
+            states.push(state);
+        }
+        result
+    }
+}
+
+/// The values of an output tensor as an `f32` slice.
+pub(crate) fn f32_values(t: &Tensor) -> Result<&[f32], String> {
+    let view = t.as_plain_ram().ok_or("output tensor is not in host memory")?;
+    view.as_slice::<f32>().map_err(|e| e.to_string())
+}

@@ -1,0 +1,63 @@
+//! Flags shared by the commands that build an engine.
+
+use anyhow::Context;
+use ikd_engine::{Engine, EngineConfig};
+use std::path::PathBuf;
+
+/// How to build the engine: a TOML configuration file and/or single overrides.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct EngineArgs {
+    /// Engine configuration (TOML: manifest, detector, embedder, threshold, flip_augment,
+    /// [limits], [quality]); unset fields keep their documented defaults.
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<PathBuf>,
+    /// Model manifest (default: the bundled models/manifest.toml or $IKD_MODELS_DIR).
+    #[arg(long, value_name = "FILE", global = true)]
+    pub manifest: Option<PathBuf>,
+    /// Embedder model id from the manifest.
+    #[arg(long, global = true)]
+    pub embedder: Option<String>,
+    /// Override the calibrated cosine threshold.
+    #[arg(long, global = true)]
+    pub threshold: Option<f32>,
+    /// Embed each face and its mirror image and average (twice the embedding cost).
+    #[arg(long, global = true)]
+    pub flip_augment: bool,
+}
+
+impl EngineArgs {
+    pub fn engine_config(&self) -> anyhow::Result<EngineConfig> {
+        let mut config = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?
+            }
+            None => EngineConfig::default(),
+        };
+        if let Some(m) = &self.manifest {
+            config.manifest = m.clone();
+        }
+        if let Some(e) = &self.embedder {
+            config.embedder = Some(e.clone());
+        }
+        if let Some(t) = self.threshold {
+            config.threshold = Some(t);
+        }
+        if self.flip_augment {
+            config.flip_augment = true;
+        }
+        Ok(config)
+    }
+
+    pub fn build(&self) -> anyhow::Result<Engine> {
+        Ok(Engine::new(self.engine_config()?)?)
+    }
+}
+
+/// Reads a file named on the command line; a missing file is a usage error (exit 2).
+pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>, std::process::ExitCode> {
+    std::fs::read(path).map_err(|e| {
+        eprintln!("ikd: cannot read {}: {e}", path.display());
+        std::process::ExitCode::from(2)
+    })
+}

@@ -1,0 +1,57 @@
+//! `ikd compare SELFIE ID_PHOTO`: one 1:1 decision with everything seen in both images.
+
+use super::common::{read_input, EngineArgs};
+use super::report::analysis_json;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// The selfie (selfie rule: exactly one face).
+    pub selfie: PathBuf,
+    /// The ID (KTP-el) photo.
+    pub id_photo: PathBuf,
+    /// Print one JSON object instead of a sentence.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Exit 0 for any decision (match, no_match, rejected); 2 for an unreadable argument.
+pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
+    let selfie = match read_input(&args.selfie) {
+        Ok(b) => b,
+        Err(code) => return Ok(code),
+    };
+    let id_photo = match read_input(&args.id_photo) {
+        Ok(b) => b,
+        Err(code) => return Ok(code),
+    };
+    let engine = args.engine.build()?;
+    let c = engine.compare(&selfie, &id_photo)?;
+    let v = &c.verdict;
+    if args.json {
+        let out = json!({
+            "decision": v.decision,
+            "score": v.score,
+            "threshold": v.threshold,
+            "reason": v.reason,
+            "detail": v.detail,
+            "detector_model": v.detector_model,
+            "embedder_model": v.embedder_model,
+            "engine_version": ikd_engine::ENGINE_VERSION,
+            "selfie": analysis_json(&args.selfie.display().to_string(), &c.selfie),
+            "id_photo": analysis_json(&args.id_photo.display().to_string(), &c.id_photo),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        match (v.score, v.reason) {
+            (Some(s), _) => println!("{} (score {s:.4}, threshold {:.4})", v.decision, v.threshold),
+            (None, Some(r)) => println!("rejected: {r} ({})", v.detail.as_deref().unwrap_or("")),
+            (None, None) => println!("{}", v.decision),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,66 @@
+//! `ikd embed IMAGE`: the face template of one image.
+
+use super::common::{read_input, EngineArgs};
+use super::report::analysis_json;
+use ikd_engine::FacePolicy;
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct EmbedArgs {
+    pub image: PathBuf,
+    /// Which face to take: single (selfie rule), largest, center.
+    #[arg(long, default_value = "single")]
+    pub face_policy: FacePolicy,
+    /// Print JSON (embedding, face, quality) instead of a summary line.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the aligned face chip as PNG.
+    #[arg(long, value_name = "FILE.png")]
+    pub aligned_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
+
+/// Exit 0 when a template was made, 3 when the image was refused, 2 for usage errors.
+pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
+    let bytes = match read_input(&args.image) {
+        Ok(b) => b,
+        Err(code) => return Ok(code),
+    };
+    let engine = args.engine.build()?;
+    let analysis = engine.analyze(&bytes, args.face_policy);
+    if let (Some(out), Some(face)) = (&args.aligned_out, &analysis.face) {
+        let decoded = engine.decode(&bytes)?;
+        let aligned = engine.align(&decoded, &face.detection)?;
+        aligned.chip.save(out)?;
+    }
+    if let Err(e) = &analysis.result {
+        if e.reason().is_none() {
+            anyhow::bail!("engine failure: {e}");
+        }
+    }
+    let ok = analysis.result.is_ok();
+    if args.json {
+        let mut out = analysis_json(&args.image.display().to_string(), &analysis);
+        if let (Some(obj), Ok(t)) = (out.as_object_mut(), &analysis.result) {
+            obj.insert("embedder_model".into(), json!(t.embedder_model));
+            obj.insert("embedding".into(), json!(t.embedding.as_slice()));
+        }
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        match &analysis.result {
+            Ok(t) => println!(
+                "{}: face at {:?}, score {:.3}, {} dims ({})",
+                args.image.display(),
+                t.face.detection.bbox,
+                t.face.detection.score,
+                t.embedding.len(),
+                t.embedder_model
+            ),
+            Err(e) => println!("{}: rejected: {e}", args.image.display()),
+        }
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(3) })
+}

@@ -1,0 +1,6 @@
+//! The `ikd` command line's library half: one module per subcommand (`cmd`) and the batch
+//! machinery (`batch`), so integration tests and benches can call them without a process.
+
+pub mod batch;
+pub mod cmd;
+pub mod metrics;
