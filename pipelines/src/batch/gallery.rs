@@ -82,7 +82,7 @@ pub fn gallery_schema(dims: usize) -> SchemaRef {
         Field::new("photo_sha256", DataType::Utf8, false),
         Field::new(
             "created_at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
             false,
         ),
     ]))
@@ -97,7 +97,7 @@ pub fn rejects_schema() -> SchemaRef {
         Field::new("detail", DataType::Utf8, false),
         Field::new(
             "created_at",
-            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
             false,
         ),
     ]))
@@ -335,7 +335,7 @@ fn flush(
                 rows.iter().map(|t| t.photo_sha256.as_str()),
             )),
             Arc::new(
-                TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(created_at, n)).with_timezone("UTC"),
+                TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(created_at, n)).with_timezone("+00:00"),
             ),
         ];
         let batch = RecordBatch::try_new(gallery_schema(dims), cols)?;
@@ -369,7 +369,7 @@ fn flush_rejects(
         Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.input_row))),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.reason.as_str()))),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.detail.as_str()))),
-        Arc::new(TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(created_at, n)).with_timezone("UTC")),
+        Arc::new(TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(created_at, n)).with_timezone("+00:00")),
     ];
     write_parquet_atomic(&path, &RecordBatch::try_new(rejects_schema(), cols)?, None)?;
     for r in &rows {
