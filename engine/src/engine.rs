@@ -29,7 +29,8 @@ pub struct EngineConfig {
     pub embedder: Option<String>,
     /// Overrides the embedder's calibrated threshold.
     pub threshold: Option<f32>,
-    /// Also embed the mirrored chip and average (costs a second embedder run).
+    /// Also embed the mirrored chip and average (a second embedder run). On by default: on
+    /// LFW View 1 it cuts FNMR at FMR 1e-3 from 9.2 % to 6.1 % (see README).
     pub flip_augment: bool,
     pub limits: ImageLimits,
     pub quality: QualityConfig,
@@ -42,7 +43,7 @@ impl Default for EngineConfig {
             detector: None,
             embedder: None,
             threshold: None,
-            flip_augment: false,
+            flip_augment: true,
             limits: ImageLimits::default(),
             quality: QualityConfig::default(),
         }

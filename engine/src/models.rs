@@ -203,12 +203,21 @@ impl LoadedModel {
             detail,
         };
         let shape = [1usize, 3, spec.input_height as usize, spec.input_width as usize];
-        let plan = tract_onnx::onnx()
-            .model_for_read(&mut std::io::Cursor::new(&bytes))
-            .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| load_err(format!("{e:#}")))?;
+        // A file with the right hash is trusted, but a manifest may pair a hash with the wrong
+        // kind of model: tract can panic on graphs that do not fit the declared shape, so a
+        // panic here is caught and reported as a load error naming the file.
+        let optimise = || {
+            tract_onnx::onnx()
+                .model_for_read(&mut std::io::Cursor::new(&bytes))
+                .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
+                .and_then(|m| m.into_optimized())
+                .and_then(|m| m.into_runnable())
+        };
+        let plan = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(optimise)) {
+            Ok(Ok(plan)) => plan,
+            Ok(Err(e)) => return Err(load_err(format!("{e:#}"))),
+            Err(_) => return Err(load_err("the graph does not accept the declared input shape".into())),
+        };
         let model = LoadedModel {
             spec: spec.clone(),
             plan,
@@ -217,7 +226,11 @@ impl LoadedModel {
         // One dry run proves the declared shape works end to end, here rather than on the
         // first citizen's request.
         let zeros = Tensor::zero::<f32>(&shape).map_err(|e| load_err(format!("{e:#}")))?;
-        model.run(zeros).map_err(|e| load_err(e.to_string()))?;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(zeros))) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(load_err(e.to_string())),
+            Err(_) => return Err(load_err("inference on a zero input panicked".into())),
+        }
         Ok(model)
     }
 

@@ -77,7 +77,7 @@ impl Default for QualityConfig {
             multiple_faces_ratio: 0.5,
             min_inter_eye_px: 16.0,
             max_box_outside: 0.25,
-            min_edge_margin: 0.2,
+            min_edge_margin: 0.25,
             max_yaw: 1.0,
             pitch_range: [0.1, 0.95],
             max_roll_degrees: 45.0,

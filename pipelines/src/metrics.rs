@@ -240,7 +240,7 @@ mod tests {
     #[test]
     fn operating_point_respects_target() {
         let mut pairs: Vec<PairScore> = (0..1000).map(|i| p(false, i as f32 / 1000.0)).collect();
-        pairs.extend((0..100).map(|i| p(true, 0.9 + i as f32 / 1000.0)));
+        pairs.extend((0..100).map(|i| p(true, 1.5 + i as f32 / 1000.0)));
         let m = compute(&pairs, 0.5, &[1e-2]);
         let op = m.operating_points[0];
         assert!(op.fmr <= 1e-2, "{op:?}");

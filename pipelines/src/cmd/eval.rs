@@ -4,7 +4,7 @@
 use super::common::EngineArgs;
 use crate::metrics::{self, Metrics, PairScore};
 use anyhow::Context;
-use ikd_engine::{Embedding, FacePolicy, FaceReport};
+use ikd_engine::{Embedding, Engine, FacePolicy, FaceReport};
 use rayon::prelude::*;
 use serde_json::json;
 use std::collections::HashMap;
@@ -61,10 +61,22 @@ pub fn read_pairs(path: &Path) -> anyhow::Result<Vec<(String, String, bool)>> {
     Ok(out)
 }
 
-fn pairs(args: PairsArgs) -> anyhow::Result<ExitCode> {
-    let list = read_pairs(&args.pairs)?;
-    let base = args.pairs.parent().unwrap_or(Path::new(".")).to_owned();
-    let engine = args.engine.build()?;
+/// Everything `eval pairs` measured.
+pub struct Evaluation {
+    pub pairs: Vec<(String, String, bool)>,
+    /// Distinct images, sorted, with their embedding or rejection and the chosen face.
+    pub images: Vec<String>,
+    pub results: Vec<Result<Embedding, String>>,
+    pub faces: Vec<Option<FaceReport>>,
+    pub scored: Vec<PairScore>,
+    pub metrics: Metrics,
+    pub elapsed: std::time::Duration,
+}
+
+/// Embeds every distinct image of a pairs file once (on all cores) and scores every pair.
+pub fn evaluate_pairs(engine: &Engine, pairs_csv: &Path, policy: FacePolicy) -> anyhow::Result<Evaluation> {
+    let list = read_pairs(pairs_csv)?;
+    let base = pairs_csv.parent().unwrap_or(Path::new(".")).to_owned();
     let mut images: Vec<&str> = list.iter().flat_map(|(a, b, _)| [a.as_str(), b.as_str()]).collect();
     images.sort_unstable();
     images.dedup();
@@ -77,7 +89,7 @@ fn pairs(args: PairsArgs) -> anyhow::Result<ExitCode> {
                 Ok(b) => b,
                 Err(e) => return (Err(format!("file_not_found: {e}")), None),
             };
-            let a = engine.analyze(&bytes, args.face_policy);
+            let a = engine.analyze(&bytes, policy);
             let result = match a.result {
                 Ok(t) => Ok(t.embedding),
                 Err(e) => match e.reason() {
@@ -88,8 +100,8 @@ fn pairs(args: PairsArgs) -> anyhow::Result<ExitCode> {
             (result, a.face)
         })
         .collect();
-    let (results, faces): (Vec<_>, Vec<_>) = analysed.into_iter().unzip();
     let elapsed = started.elapsed();
+    let (results, faces): (Vec<_>, Vec<_>) = analysed.into_iter().unzip();
     if let Some(failure) = results
         .iter()
         .find_map(|r| r.as_ref().err().filter(|e| e.starts_with("engine failure")))
@@ -97,7 +109,6 @@ fn pairs(args: PairsArgs) -> anyhow::Result<ExitCode> {
         anyhow::bail!("{failure}");
     }
     let by_name: HashMap<&str, &Result<Embedding, String>> = images.iter().copied().zip(&results).collect();
-
     let scored: Vec<PairScore> = list
         .iter()
         .map(|(a, b, same)| {
@@ -108,7 +119,31 @@ fn pairs(args: PairsArgs) -> anyhow::Result<ExitCode> {
             PairScore { same: *same, score }
         })
         .collect();
-    let m = metrics::compute(&scored, engine.threshold(), &[1e-2, 1e-3, 1e-4]);
+    let metrics = metrics::compute(&scored, engine.threshold(), &[1e-2, 1e-3, 1e-4]);
+    let images = images.into_iter().map(str::to_owned).collect();
+    Ok(Evaluation {
+        pairs: list,
+        images,
+        results,
+        faces,
+        scored,
+        metrics,
+        elapsed,
+    })
+}
+
+fn pairs(args: PairsArgs) -> anyhow::Result<ExitCode> {
+    let engine = args.engine.build()?;
+    let ev = evaluate_pairs(&engine, &args.pairs, args.face_policy)?;
+    let Evaluation {
+        pairs: list,
+        images,
+        results,
+        faces,
+        scored,
+        metrics: m,
+        elapsed,
+    } = ev;
     let rejected_images = results.iter().filter(|r| r.is_err()).count();
 
     if let Some(path) = &args.scores_out {
@@ -283,4 +318,27 @@ fn plot_det(path: &Path, pairs: &[PairScore], m: &Metrics) -> anyhow::Result<()>
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bar on the bundled ORL set (1,800 genuine, 78,000 impostor pairs), with
+    /// rejected images counted as errors.
+    #[test]
+    fn orl_all_pairs_meets_the_accuracy_bar() {
+        let engine = Engine::new(ikd_engine::EngineConfig::default()).unwrap();
+        let csv = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../datasets/fixtures/faces/orl/pairs.csv"
+        ));
+        let ev = evaluate_pairs(&engine, csv, FacePolicy::Single).unwrap();
+        let m = &ev.metrics;
+        assert_eq!((m.genuine, m.impostor), (1800, 78000));
+        assert!(m.eer <= 0.01, "EER {}", m.eer);
+        let at_1e3 = m.operating_points.iter().find(|p| p.target_fmr == 1e-3).unwrap();
+        assert!(1.0 - at_1e3.fnmr >= 0.98, "TAR at FAR 1e-3: {}", 1.0 - at_1e3.fnmr);
+        assert!(m.rejection_rate < 0.01, "rejected {}", m.rejection_rate);
+    }
 }
