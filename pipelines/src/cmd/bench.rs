@@ -1,9 +1,142 @@
-//! `ikd bench` (work in progress).
+//! `ikd bench`: end-to-end throughput (selfie -> verdict against a stored template) with 1
+//! thread and with all threads, and where the time goes, stage by stage.
+
+use super::common::EngineArgs;
+use anyhow::Context;
+use ikd_engine::{Embedding, FacePolicy, StageTimings};
+use rayon::prelude::*;
+use serde_json::json;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
-pub struct BenchArgs {}
+pub struct BenchArgs {
+    /// Folder of selfies (searched recursively for .jpg/.png/.pgm); default: the bundled photos.
+    #[arg(long)]
+    pub images: Option<PathBuf>,
+    /// Requests to verify per measurement (images are repeated).
+    #[arg(long, default_value_t = 400)]
+    pub requests: usize,
+    /// Thread counts to measure, e.g. 1,2 (default: 1 and all cores).
+    #[arg(long, value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineArgs,
+}
 
-pub fn run(_args: BenchArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("ikd bench is not implemented yet")
+fn collect_images(dir: &std::path::Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_images(&path, out)?;
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("jpg" | "jpeg" | "png" | "pgm")
+        ) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let dir = args.images.clone().unwrap_or_else(|| {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../datasets/fixtures/faces/essex94"
+        ))
+    });
+    let mut paths = Vec::new();
+    collect_images(&dir, &mut paths).with_context(|| format!("reading {}", dir.display()))?;
+    paths.sort();
+    anyhow::ensure!(!paths.is_empty(), "no images under {}", dir.display());
+    let photos: Vec<Vec<u8>> = paths.iter().map(std::fs::read).collect::<Result<_, _>>()?;
+    let engine = args.engine.build()?;
+    // Every request is verified against one fixed reference, as a run does against the gallery.
+    let reference: Embedding = photos
+        .iter()
+        .find_map(|p| engine.template(p, FacePolicy::Single).ok())
+        .context("no bundled image yields a face")?
+        .embedding;
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = if args.threads.is_empty() {
+        vec![1, cores]
+    } else {
+        args.threads.clone()
+    };
+
+    // Warm up every pooled plan state.
+    photos.par_iter().take(cores * 2).for_each(|p| {
+        let _ = engine.verify_embedding(p, &reference);
+    });
+
+    let mut rows = Vec::new();
+    for &t in &threads {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
+        let started = Instant::now();
+        let timings: Vec<StageTimings> = pool.install(|| {
+            (0..args.requests)
+                .into_par_iter()
+                .map(|i| {
+                    engine
+                        .verify_embedding(&photos[i % photos.len()], &reference)
+                        .map(|(_, a)| a.timings)
+                })
+                .collect::<Result<_, _>>()
+        })?;
+        let wall = started.elapsed();
+        let sum = |f: fn(&StageTimings) -> Duration| {
+            timings.iter().map(f).sum::<Duration>().as_secs_f64() * 1e3 / timings.len() as f64
+        };
+        let rps = args.requests as f64 / wall.as_secs_f64();
+        rows.push(json!({
+            "threads": t,
+            "requests": args.requests,
+            "wall_s": wall.as_secs_f64(),
+            "requests_per_s": rps,
+            "requests_per_s_per_thread": rps / t as f64,
+            "mean_ms": {
+                "decode": sum(|s| s.decode),
+                "detect": sum(|s| s.detect),
+                "align": sum(|s| s.align),
+                "embed": sum(|s| s.embed),
+                "total": sum(|s| s.total()),
+            },
+        }));
+    }
+    let out = json!({
+        "images": paths.len(),
+        "source": dir.display().to_string(),
+        "flip_augment": engine.config().flip_augment,
+        "detector_input": engine.detector_input_size(),
+        "runs": rows,
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "{} distinct images from {}, flip_augment={}",
+            paths.len(),
+            dir.display(),
+            engine.config().flip_augment
+        );
+        println!("threads  requests/s  per thread   decode  detect  align  embed  (mean ms per request)");
+        for r in &rows {
+            let m = &r["mean_ms"];
+            println!(
+                "{:>7}  {:>10.1}  {:>10.1}   {:>6.2}  {:>6.2}  {:>5.2}  {:>5.2}",
+                r["threads"],
+                r["requests_per_s"].as_f64().unwrap_or(0.0),
+                r["requests_per_s_per_thread"].as_f64().unwrap_or(0.0),
+                m["decode"].as_f64().unwrap_or(0.0),
+                m["detect"].as_f64().unwrap_or(0.0),
+                m["align"].as_f64().unwrap_or(0.0),
+                m["embed"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
