@@ -55,3 +55,5 @@ pub use intake::{DecodedImage, ImageLimits};
 pub use models::{sha256_hex, ColourOrder, Manifest, ModelRole, ModelSpec};
 pub use quality::{FacePolicy, QualityConfig, QualityReport};
 pub use reason::Reason;
+pub use credential::{CredentialError, CredentialIssuer, Identity, IssuedCredential, IssuerKey, KeySet, VerifiedCredential};
+pub use nik::{Nik, NikError};
