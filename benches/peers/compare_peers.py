@@ -132,6 +132,8 @@ def score_pairs(by_path, base, pairs):
     return np.array(cos), np.array(dist)
 
 
+IKD_EXTRA_ARGS = []  # set from --ikd-args
+
 # --------------------------------------------------------------------------------- ikd
 def _find_key(obj, names):
     if isinstance(obj, dict):
@@ -202,7 +204,7 @@ def run_ikd(ikd, pairs_csv, base, pairs, n_images, timeout):
     out = {"command": None, "ok": False}
     with tempfile.TemporaryDirectory() as td:
         scores_file = os.path.join(td, "ikd_scores.csv")
-        cmd = [ikd, "eval", "pairs", pairs_csv, "--json", "--face-policy", "center", "--scores-out", scores_file]
+        cmd = [ikd, "eval", "pairs", pairs_csv, "--json", "--face-policy", "center", "--scores-out", scores_file] + IKD_EXTRA_ARGS
         out["command"] = " ".join(cmd)
         t0 = time.perf_counter()
         try:
@@ -249,11 +251,13 @@ def main(argv=None):
     ap.add_argument("--pipelines", default="ort,opencv")
     ap.add_argument("--ikd", help="path to the ikd binary")
     ap.add_argument("--ikd-timeout", type=float, default=3600)
+    ap.add_argument("--ikd-args", default="", help="extra ikd flags, e.g. '--no-flip-augment --threshold 0.90'")
     ap.add_argument("--json", dest="json_out", help="write all figures here")
     ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                     help="before each timed run wait up to SECONDS for other processes to leave the cores idle")
     ap.add_argument("--scores-out", help="write per-pair scores of every pipeline as CSV here")
     a = ap.parse_args(argv)
+    IKD_EXTRA_ARGS[:] = a.ikd_args.split()
 
     pairs_csv = os.path.abspath(a.pairs_csv)
     base, pairs = load_pairs(pairs_csv)

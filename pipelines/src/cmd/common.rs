@@ -21,8 +21,11 @@ pub struct EngineArgs {
     #[arg(long, global = true)]
     pub threshold: Option<f32>,
     /// Embed each face and its mirror image and average (twice the embedding cost).
-    #[arg(long, global = true)]
+    #[arg(long, global = true, conflicts_with = "no_flip_augment")]
     pub flip_augment: bool,
+    /// Embed each face once (as the Python peer pipelines do).
+    #[arg(long, global = true)]
+    pub no_flip_augment: bool,
 }
 
 impl EngineArgs {
@@ -45,6 +48,9 @@ impl EngineArgs {
         }
         if self.flip_augment {
             config.flip_augment = true;
+        }
+        if self.no_flip_augment {
+            config.flip_augment = false;
         }
         Ok(config)
     }
