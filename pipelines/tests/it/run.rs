@@ -16,9 +16,14 @@ fn every_demo_row_gets_its_expected_outcome() {
     let (agree, total, mismatches) = check_expected(&f.reference, &f.demo.expected_csv).unwrap();
     // Request-level bad rows are decided by the pipeline itself: they must be exact.
     let pipeline_kinds = ["invalid_nik", "not_in_gallery", "file_not_found", "duplicate_request"];
-    let wrong: Vec<&String> =
-        mismatches.iter().filter(|m| pipeline_kinds.iter().any(|k| m.contains(&format!("expected {k},")))).collect();
-    assert!(wrong.is_empty(), "request-level bad rows with another outcome: {wrong:?}");
+    let wrong: Vec<&String> = mismatches
+        .iter()
+        .filter(|m| pipeline_kinds.iter().any(|k| m.contains(&format!("expected {k},"))))
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "request-level bad rows with another outcome: {wrong:?}"
+    );
     // Image-level bad rows depend on the engine's quality gates (one face_cut_off selfie is
     // borderline in the debug build): allow one disagreement over all of them.
     let image_level: Vec<&String> = mismatches
@@ -26,7 +31,10 @@ fn every_demo_row_gets_its_expected_outcome() {
         .filter(|m| !m.contains("expected match,") && !m.contains("expected no_match,"))
         .filter(|m| !pipeline_kinds.iter().any(|k| m.contains(&format!("expected {k},"))))
         .collect();
-    assert!(image_level.len() <= 1, "image-level bad rows with another outcome: {image_level:?}");
+    assert!(
+        image_level.len() <= 1,
+        "image-level bad rows with another outcome: {image_level:?}"
+    );
     let kinds: BTreeSet<&str> = f.demo.requests.iter().map(|r| r.expected.as_str()).collect();
     for k in [
         "invalid_nik",
@@ -285,4 +293,47 @@ fn resume_with_other_arguments_or_input_is_refused() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(2));
+}
+
+#[test]
+fn parquet_requests_give_the_same_results_as_csv() {
+    use arrow::array::{ArrayRef, RecordBatch, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let f = fixture();
+    let mut reader = csv::Reader::from_path(&f.demo.requests_csv).unwrap();
+    let headers: Vec<String> = reader.headers().unwrap().iter().map(str::to_string).collect();
+    let records: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let schema = Arc::new(Schema::new(
+        headers
+            .iter()
+            .map(|h| Field::new(h.as_str(), DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let cols: Vec<ArrayRef> = (0..headers.len())
+        .map(|i| {
+            Arc::new(StringArray::from_iter_values(
+                records.iter().map(|r| r.get(i).unwrap_or("")),
+            )) as ArrayRef
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), cols).unwrap();
+    // Next to requests.csv, so the relative selfie paths resolve the same way.
+    let path = f.demo.requests_csv.with_file_name("it-requests.parquet");
+    let mut w = parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let out = f.root.join("from-parquet");
+    let mut cfg = run_config(&path, &f.gallery, &out);
+    cfg.keys = Some(f.keys.clone());
+    run(engine(), &cfg).unwrap();
+    let strip = |rows: Vec<Row>| -> Vec<Row> {
+        rows.into_iter()
+            .map(|mut r| {
+                r.remove("run_id"); // the run id covers the input file's hash
+                r
+            })
+            .collect()
+    };
+    assert_eq!(strip(comparable_results(&out)), strip(comparable_results(&f.reference)));
 }
