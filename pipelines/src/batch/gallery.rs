@@ -369,7 +369,9 @@ fn flush_rejects(
         Arc::new(UInt64Array::from_iter_values(rows.iter().map(|r| r.input_row))),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.reason.as_str()))),
         Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.detail.as_str()))),
-        Arc::new(TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(created_at, n)).with_timezone("+00:00")),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(created_at, n)).with_timezone("+00:00"),
+        ),
     ];
     write_parquet_atomic(&path, &RecordBatch::try_new(rejects_schema(), cols)?, None)?;
     for r in &rows {

@@ -135,7 +135,7 @@ impl GalleryIndex {
                 self.niks.push(key);
                 self.model.push(mi as u8);
                 self.photo_sha.push(unhex32(sha.value(r)).unwrap_or([0; 32]));
-                let start = emb.value_offset_at(r) as usize;
+                let start = emb.value_offset_at(r);
                 if width == self.dims && !emb.is_null(r) {
                     self.embeddings
                         .extend_from_slice(&values.values()[start..start + width]);
