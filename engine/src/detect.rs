@@ -159,6 +159,9 @@ impl Detector {
 
     /// Detects faces; coordinates are in `image` pixels. Faces below `score_threshold` are dropped.
     pub fn detect(&self, image: &RgbImage, score_threshold: f32, nms_iou: f32) -> Result<Vec<Detection>, ModelError> {
+        if image.width() == 0 || image.height() == 0 {
+            return Ok(Vec::new());
+        }
         let (input, k) = self.letterbox(image)?;
         let outputs = self.model.run(input)?;
         let mut candidates = Vec::new();
@@ -216,13 +219,6 @@ impl Detector {
         let k = (self.width as f32 / w as f32).min(self.height as f32 / h as f32);
         let nw = ((w as f32 * k).round() as u32).clamp(1, self.width as u32);
         let nh = ((h as f32 * k).round() as u32).clamp(1, self.height as u32);
-        let resized;
-        let src = if (nw, nh) == (w, h) {
-            image
-        } else {
-            resized = image::imageops::resize(image, nw, nh, image::imageops::FilterType::Triangle);
-            &resized
-        };
         let spec = &self.model.spec;
         let order = match spec.colour_order {
             ColourOrder::Bgr => [2, 1, 0],
@@ -230,14 +226,12 @@ impl Detector {
         };
         let plane = self.width * self.height;
         let mut data = vec![0f32; 3 * plane];
-        for (y, row) in src.rows().enumerate() {
-            for (x, px) in row.enumerate() {
-                let at = y * self.width + x;
-                for (c, &from) in order.iter().enumerate() {
-                    data[c * plane + at] = (f32::from(px[from]) - spec.mean[c]) / spec.std[c];
-                }
+        crate::resample::resample_into(image, nw as usize, nh as usize, |x, y, px| {
+            let at = y * self.width + x;
+            for (c, &from) in order.iter().enumerate() {
+                data[c * plane + at] = (px[from] - spec.mean[c]) / spec.std[c];
             }
-        }
+        });
         let tensor = Tensor::from_shape(&[1, 3, self.height, self.width], &data).map_err(|e| self.inference(e))?;
         // Coordinates are found in resized pixels: map back with the actual per-axis scale.
         Ok((tensor, nw as f32 / w as f32))

@@ -137,7 +137,7 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageE
         let k = limits.working_max_side as f32 / longest_now as f32;
         let nw = ((pixels.width() as f32 * k).round() as u32).max(1);
         let nh = ((pixels.height() as f32 * k).round() as u32).max(1);
-        pixels = image::imageops::resize(&pixels, nw, nh, image::imageops::FilterType::Triangle);
+        pixels = crate::resample::resize(&pixels, nw, nh);
     }
     let scale = pixels.width() as f32 / width.max(1) as f32;
     Ok(DecodedImage {

@@ -38,12 +38,16 @@ mod intake;
 mod models;
 mod quality;
 mod reason;
+mod resample;
 
 pub mod credential;
 pub mod nik;
 
 pub use align::{AlignedFace, SimilarityTransform};
 pub use compare::{Decision, Verdict};
+pub use credential::{
+    CredentialError, CredentialIssuer, Identity, IssuedCredential, IssuerKey, KeySet, VerifiedCredential,
+};
 pub use detect::{landmark, BoundingBox, Detection, Point};
 pub use embed::{dot, Embedding};
 pub use engine::{
@@ -53,7 +57,6 @@ pub use engine::{
 pub use error::{Error, FaceRejection, ImageError, ModelError};
 pub use intake::{DecodedImage, ImageLimits};
 pub use models::{sha256_hex, ColourOrder, Manifest, ModelRole, ModelSpec};
+pub use nik::{Nik, NikError};
 pub use quality::{FacePolicy, QualityConfig, QualityReport};
 pub use reason::Reason;
-pub use credential::{CredentialError, CredentialIssuer, Identity, IssuedCredential, IssuerKey, KeySet, VerifiedCredential};
-pub use nik::{Nik, NikError};
