@@ -635,3 +635,26 @@ fn credential_activation_codes_spread_over_alphabet() {
         );
     }
 }
+
+#[test]
+fn credential_stored_zlib_level_0_is_read_by_us_and_by_claim169_core() {
+    let issuer = issuer(Algorithm::EdDsa).with_zlib_level(0);
+    let t = now();
+    let text = issuer.issue(&identity(), t).unwrap().text;
+    let public = issuer.key().public_key().bytes().to_vec();
+    let result = claim169_core::Decoder::new(text.clone())
+        .verify_with_ed25519(&public)
+        .unwrap()
+        .decode()
+        .unwrap_or_else(|e| panic!("claim169-core refused a stored-zlib credential: {e}"));
+    assert_eq!(result.verification_status, claim169_core::VerificationStatus::Verified);
+    assert_eq!(result.claim169.id.as_deref(), Some("3171234567890123"));
+    // The stored stream inflates to exactly the signed COSE bytes.
+    let inflate = |t: &str| {
+        let z = base45::decode(t).unwrap();
+        let mut out = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&z[..]), &mut out).unwrap();
+        out
+    };
+    assert_eq!(inflate(&text), issuer.sign_cose(&identity(), t).unwrap());
+}
