@@ -56,7 +56,7 @@ pub use engine::{
 };
 pub use error::{Error, FaceRejection, ImageError, ModelError};
 pub use intake::{DecodedImage, ImageLimits};
-pub use models::{sha256_hex, ColourOrder, Manifest, ModelRole, ModelSpec};
+pub use models::{hex, sha256_hex, ColourOrder, Manifest, ModelRole, ModelSpec};
 pub use nik::{Nik, NikError};
 pub use quality::{FacePolicy, QualityConfig, QualityReport};
 pub use reason::Reason;

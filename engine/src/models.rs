@@ -151,7 +151,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(digest.as_ref())
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of some bytes.
+pub fn hex(bytes: &[u8]) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
     for b in bytes {

@@ -9,9 +9,10 @@ use std::path::Path;
 use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::encoding::{hex_decode, hex_encode};
+use super::encoding::hex_decode;
 use super::keys::{read_private_file, write_private_file};
 use super::CredentialError;
+use crate::models::hex;
 
 /// File name of the activation secret inside a key directory.
 pub const ACTIVATION_SECRET_FILE: &str = "activation.secret";
@@ -131,7 +132,7 @@ impl ActivationSecret {
     /// The keyed hash to store in results (hex HMAC-SHA256 under a key different from the code
     /// key, over the request and the code). Reveals nothing about the code without the secret.
     pub fn stored_hash(&self, request_id: &str, nik: &str, code: &ActivationCode) -> String {
-        hex_encode(self.hash_tag(request_id, nik, &code.0).as_ref())
+        hex(self.hash_tag(request_id, nik, &code.0).as_ref())
     }
 
     /// Check a typed code against a stored hash (constant-time comparison). Typing is forgiving:

@@ -57,17 +57,6 @@ pub(crate) fn b64url_decode(text: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Lowercase hex.
-pub(crate) fn hex_encode(data: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(data.len() * 2);
-    for &b in data {
-        out.push(char::from(HEX[usize::from(b >> 4)]));
-        out.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    out
-}
-
 /// Decode hex (either case). `None` on odd length or a bad digit.
 pub(crate) fn hex_decode(text: &str) -> Option<Vec<u8>> {
     let bytes = text.as_bytes();
@@ -156,7 +145,7 @@ mod tests {
 
     #[test]
     fn hex_round_trip() {
-        assert_eq!(hex_encode(&[0, 0xab, 0xff]), "00abff");
+        assert_eq!(crate::models::hex(&[0, 0xab, 0xff]), "00abff");
         assert_eq!(hex_decode("00ABff"), Some(vec![0, 0xab, 0xff]));
         assert!(hex_decode("0").is_none());
         assert!(hex_decode("zz").is_none());

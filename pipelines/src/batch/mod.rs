@@ -46,16 +46,8 @@ pub fn hash64(domain: &[u8], data: &[u8]) -> u64 {
     u64::from_be_bytes(b)
 }
 
-/// Lower-case hex.
-pub fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for &b in bytes {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 15)]));
-    }
-    s
-}
+/// Lower-case hex (the engine's, so results and the audit trail spell hashes one way).
+pub use ikd_engine::hex;
 
 /// Parses 64 hex digits into 32 bytes.
 pub fn unhex32(s: &str) -> Option<[u8; 32]> {

@@ -224,10 +224,7 @@ fn open_state(out: &Path, fp: &Fingerprint) -> anyhow::Result<(RunState, bool)> 
         shards: 0,
         ..fp.clone()
     })?;
-    let run_id = format!(
-        "run-{}",
-        &hex(ring::digest::digest(&ring::digest::SHA256, &fp_bytes).as_ref())[..16]
-    );
+    let run_id = format!("run-{}", &ikd_engine::sha256_hex(&fp_bytes)[..16]);
     let now = super::unix_now();
     let state = RunState {
         run_id,
