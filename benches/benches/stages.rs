@@ -2,8 +2,12 @@
 //! the whole verify path of one request, on fixed real photos bundled with the project.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use ikd_engine::{Engine, EngineConfig, FacePolicy};
+use ikd_engine::{BackendConfig, Engine, EngineConfig, FacePolicy, InferenceBackend};
 use std::hint::black_box;
+
+// The same allocator as the `ikd` binary, so stage figures match what the jobs see.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn fixture(rel: &str) -> Vec<u8> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/fixtures/faces/").to_owned() + rel;
@@ -82,5 +86,50 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages);
+/// The model stages and one whole request on each available backend, side by side: tract
+/// always; ONNX Runtime when built with `--features onnxruntime` and `$ORT_DYLIB_PATH` is set.
+fn backends(c: &mut Criterion) {
+    let mut engines = vec![(
+        "tract",
+        Engine::new(EngineConfig {
+            flip_augment: false,
+            ..EngineConfig::default()
+        })
+        .expect("models load"),
+    )];
+    if InferenceBackend::OnnxRuntime.is_available() && std::env::var_os("ORT_DYLIB_PATH").is_some() {
+        let config = EngineConfig {
+            flip_augment: false,
+            backend: BackendConfig {
+                kind: InferenceBackend::OnnxRuntime,
+                onnxruntime_library: None,
+            },
+            ..EngineConfig::default()
+        };
+        engines.push(("onnxruntime", Engine::new(config).expect("ONNX Runtime backend loads")));
+    }
+    let selfie = fixture("portraits/obama2.jpg");
+    let reference = engines[0]
+        .1
+        .template(&fixture("portraits/obama.jpg"), FacePolicy::Single)
+        .unwrap();
+    let decoded = engines[0].1.decode(&selfie).unwrap();
+    let face = engines[0].1.detect(&decoded).unwrap()[0];
+    let aligned = engines[0].1.align(&decoded, &face).unwrap();
+    let mut g = c.benchmark_group("backend");
+    for (name, engine) in &engines {
+        g.bench_with_input(BenchmarkId::new("detect_yunet_320", name), engine, |b, e| {
+            b.iter(|| e.detect(black_box(&decoded)).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("embed_dlib_resnet", name), engine, |b, e| {
+            b.iter(|| e.embed(black_box(&aligned)).unwrap())
+        });
+        g.bench_with_input(BenchmarkId::new("verify_selfie_no_flip", name), engine, |b, e| {
+            b.iter(|| e.verify_embedding(black_box(&selfie), &reference.embedding).unwrap())
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, stages, backends);
 criterion_main!(benches);

@@ -2,7 +2,8 @@
 """Compare the Python peer pipelines (onnxruntime, OpenCV) with ikd on one pairs CSV.
 
     compare_peers.py PAIRS.csv [--threshold 0.925] [--policy center] [--workers N]
-                     [--pipelines ort,opencv] [--ikd PATH_TO_IKD] [--json OUT]
+                     [--pipelines ort,opencv] [--ikd PATH_TO_IKD] [--ikd-ort-lib LIBONNXRUNTIME]
+                     [--json OUT]
 
 PAIRS.csv has a header `a,b,same`; a and b are image paths relative to the CSV's folder.
 
@@ -200,11 +201,11 @@ def _read_ikd_scores(path, base, pairs):
     return np.array(scores), (decisions if dk is not None else None)
 
 
-def run_ikd(ikd, pairs_csv, base, pairs, n_images, timeout):
+def run_ikd(ikd, pairs_csv, base, pairs, n_images, timeout, backend_args=()):
     out = {"command": None, "ok": False}
     with tempfile.TemporaryDirectory() as td:
         scores_file = os.path.join(td, "ikd_scores.csv")
-        cmd = [ikd, "eval", "pairs", pairs_csv, "--json", "--face-policy", "center", "--scores-out", scores_file] + IKD_EXTRA_ARGS
+        cmd = [ikd, "eval", "pairs", pairs_csv, "--json", "--face-policy", "center", "--scores-out", scores_file] + IKD_EXTRA_ARGS + list(backend_args)
         out["command"] = " ".join(cmd)
         t0 = time.perf_counter()
         try:
@@ -252,6 +253,8 @@ def main(argv=None):
     ap.add_argument("--ikd", help="path to the ikd binary")
     ap.add_argument("--ikd-timeout", type=float, default=3600)
     ap.add_argument("--ikd-args", default="", help="extra ikd flags, e.g. '--no-flip-augment --threshold 0.90'")
+    ap.add_argument("--ikd-ort-lib", help="also run ikd with --backend onnxruntime and this libonnxruntime.so "
+                    "(ikd built with --features onnxruntime); reported as ikd-ort")
     ap.add_argument("--json", dest="json_out", help="write all figures here")
     ap.add_argument("--wait-idle", type=float, default=0, metavar="SECONDS",
                     help="before each timed run wait up to SECONDS for other processes to leave the cores idle")
@@ -305,24 +308,29 @@ def main(argv=None):
               f"{info['cpu_over_wall_in_workers']:.2f}, machine busy before {info['machine_busy_before']:.0%}), "
               f"best acc {m['best_accuracy']:.4f}", file=sys.stderr)
 
+    ikd_runs = []
     if a.ikd:
+        ikd_runs.append(("ikd", ["--backend", "tract"]))
+        if a.ikd_ort_lib:
+            ikd_runs.append(("ikd-ort", ["--backend", "onnxruntime", "--onnxruntime-lib", a.ikd_ort_lib]))
+    else:
+        report["ikd"] = {"ok": False, "error": "not run (no --ikd given)"}
+    for key, backend_args in ikd_runs:
         if a.wait_idle > 0:
             C.wait_idle(timeout=a.wait_idle, log=lambda m: print(f"[peers] {m}", file=sys.stderr))
-        print(f"[peers] running ikd ...", file=sys.stderr)
-        r = run_ikd(a.ikd, pairs_csv, base, pairs, len(images), a.ikd_timeout)
+        print(f"[peers] running {key} ...", file=sys.stderr)
+        r = run_ikd(a.ikd, pairs_csv, base, pairs, len(images), a.ikd_timeout, backend_args)
         if r.get("ok"):
             s = r.pop("scores")
             d = r.pop("decisions")
-            scores["ikd"] = s
-            decisions["ikd"] = np.array(d, bool) if d is not None and None not in d else s >= a.threshold
+            scores[key] = s
+            decisions[key] = np.array(d, bool) if d is not None and None not in d else s >= a.threshold
             r["decision_source"] = "ikd's own decision column" if d is not None and None not in d else "cosine >= --threshold"
             r["cosine"] = metrics(s, labels, a.threshold)
         else:
             r.pop("scores", None)
             r.pop("decisions", None)
-        report["ikd"] = r
-    else:
-        report["ikd"] = {"ok": False, "error": "not run (no --ikd given)"}
+        report[key] = r
 
     # agreement
     names = list(decisions)
@@ -339,6 +347,8 @@ def main(argv=None):
     ikd_ips = report["ikd"].get("images_per_s") if report["ikd"].get("ok") else None
     for name, p in report["pipelines"].items():
         p["ratio_vs_ikd"] = (p["throughput"]["images_per_s"] / ikd_ips) if ikd_ips else None
+    if report.get("ikd-ort", {}).get("ok") and ikd_ips:
+        report["ikd-ort"]["ratio_vs_ikd"] = report["ikd-ort"]["images_per_s"] / ikd_ips
 
     _print_table(report, a.threshold)
     if a.scores_out:
@@ -399,11 +409,21 @@ def _print_table(rep, thr):
         print(f"  (ikd images/s from: {ik['images_per_s_source']})")
     else:
         print(f"ikd: not available — {ik.get('error')}")
+    io = rep.get("ikd-ort")
+    if io and io.get("ok"):
+        m = io["cosine"]
+        print(f"{'ikd-ort':<8} {io['images_per_s']:>8.1f} {io.get('ratio_vs_ikd', 0):>6.2f}x {'?':>7} {m['accuracy_at_threshold']:>8.4f} "
+              f"{m['best_accuracy']:>8.4f} {m['best_threshold']:>8.4f} {m['auc']:>7.4f} {m['eer']:>7.4f} "
+              f"{m['fmr_1e-3']['tar']:>8.4f} {m['fmr_1e-3']['threshold']:>8.4f} {'-':>10}")
+    elif io:
+        print(f"ikd-ort: not available — {io.get('error')}")
     print()
     print("accuracy / FMR / FNMR at fixed cosine thresholds:")
     rows = [(n, p["cosine"]) for n, p in rep["pipelines"].items()]
     if ik.get("ok"):
         rows.append(("ikd", ik["cosine"]))
+    if io and io.get("ok"):
+        rows.append(("ikd-ort", io["cosine"]))
     ths = list(rows[0][1]["at_thresholds"]) if rows else []
     print(f"  {'thr':>6} " + " ".join(f"{n:>24}" for n, _ in rows))
     for t in ths:

@@ -1,11 +1,11 @@
 //! Face detection with YuNet: letterbox into the pinned input, run, decode the 12 outputs
 //! (strides 8, 16, 32) and apply NMS, as described in `models/MODELS.md`.
 
+use crate::backend::Output;
 use crate::error::ModelError;
 use crate::models::{ColourOrder, LoadedModel};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
-use tract_onnx::prelude::*;
 
 /// A point in image pixel coordinates.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -107,21 +107,12 @@ impl Detector {
         let width = model.spec.input_width as usize;
         let height = model.spec.input_height as usize;
         let detector = Detector { model, width, height };
-        let outputs = detector
-            .model
-            .run(Tensor::zero::<f32>(&[1, 3, height, width]).map_err(|e| detector.inference(e))?)?;
+        let outputs = detector.model.run(vec![0f32; detector.model.input_len()])?;
         detector.check_layout(&outputs)?;
         Ok(detector)
     }
 
-    fn inference(&self, e: impl std::fmt::Display) -> ModelError {
-        ModelError::Inference {
-            id: self.model.spec.id.clone(),
-            detail: e.to_string(),
-        }
-    }
-
-    fn check_layout(&self, outputs: &[TValue]) -> Result<(), ModelError> {
+    fn check_layout(&self, outputs: &[Output]) -> Result<(), ModelError> {
         if outputs.len() != 12 {
             return Err(ModelError::Load {
                 id: self.model.spec.id.clone(),
@@ -134,7 +125,7 @@ impl Detector {
             let cells = (self.width / stride) * (self.height / stride);
             for (group, width) in [(0, 1), (1, 1), (2, 4), (3, 10)] {
                 let t = &outputs[group * 3 + i];
-                if t.len() != cells * width {
+                if t.values.len() != cells * width {
                     return Err(ModelError::Load {
                         id: self.model.spec.id.clone(),
                         path: self.model.spec.file.clone(),
@@ -142,7 +133,7 @@ impl Detector {
                         detail: format!(
                             "output {} has {} values, expected {} for stride {}: not a YuNet model?",
                             group * 3 + i,
-                            t.len(),
+                            t.values.len(),
                             cells * width,
                             stride
                         ),
@@ -162,14 +153,13 @@ impl Detector {
         if image.width() == 0 || image.height() == 0 {
             return Ok(Vec::new());
         }
-        let (input, k) = self.letterbox(image)?;
+        let (input, k) = self.letterbox(image);
         let outputs = self.model.run(input)?;
         let mut candidates = Vec::new();
         for (i, &stride) in STRIDES.iter().enumerate() {
-            let view = |group: usize| -> Result<&[f32], ModelError> {
-                crate::models::f32_values(&outputs[group * 3 + i]).map_err(|e| self.inference(e))
-            };
-            let (cls, obj, bbox, kps) = (view(0)?, view(1)?, view(2)?, view(3)?);
+            // The layout (12 outputs of the right lengths) was checked at load time.
+            let view = |group: usize| outputs[group * 3 + i].values.as_slice();
+            let (cls, obj, bbox, kps) = (view(0), view(1), view(2), view(3));
             let cols = self.width / stride;
             let s = stride as f32;
             for (cell, (&c, &o)) in cls.iter().zip(obj).enumerate() {
@@ -214,7 +204,7 @@ impl Detector {
 
     /// Resizes `image` to fit the pinned input (keeping its aspect ratio), anchors it top-left,
     /// pads with zeros, and lays it out as NCHW in the model's colour order. Returns the scale.
-    fn letterbox(&self, image: &RgbImage) -> Result<(Tensor, f32), ModelError> {
+    fn letterbox(&self, image: &RgbImage) -> (Vec<f32>, f32) {
         let (w, h) = (image.width().max(1), image.height().max(1));
         let k = (self.width as f32 / w as f32).min(self.height as f32 / h as f32);
         let nw = ((w as f32 * k).round() as u32).clamp(1, self.width as u32);
@@ -232,8 +222,7 @@ impl Detector {
                 data[c * plane + at] = (px[from] - spec.mean[c]) / spec.std[c];
             }
         });
-        let tensor = Tensor::from_shape(&[1, 3, self.height, self.width], &data).map_err(|e| self.inference(e))?;
         // Coordinates are found in resized pixels: map back with the actual per-axis scale.
-        Ok((tensor, nw as f32 / w as f32))
+        (data, nw as f32 / w as f32)
     }
 }

@@ -4,7 +4,6 @@ use crate::align::AlignedFace;
 use crate::error::ModelError;
 use crate::models::{ColourOrder, LoadedModel};
 use serde::{Deserialize, Serialize};
-use tract_onnx::prelude::*;
 
 /// A face descriptor, L2-normalised on construction so that comparing is a dot product.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,13 +77,8 @@ pub(crate) struct Embedder {
 
 impl Embedder {
     pub fn new(model: LoadedModel) -> Result<Embedder, ModelError> {
-        let (w, h) = (model.spec.input_width as usize, model.spec.input_height as usize);
-        let zeros = Tensor::zero::<f32>(&[1, 3, h, w]).map_err(|e| ModelError::Inference {
-            id: model.spec.id.clone(),
-            detail: e.to_string(),
-        })?;
-        let out = model.run(zeros)?;
-        let dims = out.first().map(|t| t.len()).unwrap_or(0);
+        let out = model.run(vec![0f32; model.input_len()])?;
+        let dims = out.first().map(|t| t.values.len()).unwrap_or(0);
         if dims == 0 || dims > 4096 {
             return Err(ModelError::Load {
                 id: model.spec.id.clone(),
@@ -141,13 +135,11 @@ impl Embedder {
                 }
             }
         }
-        let input = Tensor::from_shape(&[1, 3, h, w], &data).map_err(|e| fail(e.to_string()))?;
-        let out = self.model.run(input)?;
-        let first = out.first().ok_or_else(|| fail("no output".into()))?;
-        let values = crate::models::f32_values(first).map_err(fail)?;
+        let out = self.model.run(data)?;
+        let values = out.into_iter().next().ok_or_else(|| fail("no output".into()))?.values;
         if values.len() != self.dims {
             return Err(fail(format!("got {} values, expected {}", values.len(), self.dims)));
         }
-        Ok(values.to_vec())
+        Ok(values)
     }
 }

@@ -2,6 +2,7 @@
 //! from many threads at once (each model keeps a pool of plan states, one per running thread).
 
 use crate::align::{self, AlignedFace};
+use crate::backend::{BackendConfig, InferenceBackend};
 use crate::compare::{Decision, Verdict};
 use crate::detect::{Detection, Detector};
 use crate::embed::{Embedder, Embedding};
@@ -34,6 +35,8 @@ pub struct EngineConfig {
     pub flip_augment: bool,
     pub limits: ImageLimits,
     pub quality: QualityConfig,
+    /// The runtime that executes both models: tract (default) or ONNX Runtime.
+    pub backend: BackendConfig,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +49,7 @@ impl Default for EngineConfig {
             flip_augment: true,
             limits: ImageLimits::default(),
             quality: QualityConfig::default(),
+            backend: BackendConfig::default(),
         }
     }
 }
@@ -163,8 +167,8 @@ impl Engine {
         if !(0.0..=1.0).contains(&q.detection_threshold) || !(0.0..=1.0).contains(&q.nms_iou) {
             return Err(Error::Config("detection_threshold and nms_iou must lie in 0..1".into()));
         }
-        let detector = Detector::new(LoadedModel::load(&manifest, det_spec)?)?;
-        let embedder = Embedder::new(LoadedModel::load(&manifest, emb_spec)?)?;
+        let detector = Detector::new(LoadedModel::load(&manifest, det_spec, &config.backend)?)?;
+        let embedder = Embedder::new(LoadedModel::load(&manifest, emb_spec, &config.backend)?)?;
         Ok(Engine {
             detector_id: det_spec.id.clone(),
             embedder_id: emb_spec.id.clone(),
@@ -178,6 +182,11 @@ impl Engine {
 
     pub fn config(&self) -> &EngineConfig {
         &self.config
+    }
+
+    /// The runtime executing the models.
+    pub fn backend(&self) -> InferenceBackend {
+        self.config.backend.kind
     }
 
     pub fn detector_id(&self) -> &str {

@@ -109,6 +109,8 @@ pub enum ModelError {
         sha256: String,
         detail: String,
     },
+    #[error("the {backend} inference backend is unavailable: {detail}")]
+    BackendUnavailable { backend: &'static str, detail: String },
     #[error("model {id} failed at inference: {detail}")]
     Inference { id: String, detail: String },
 }

@@ -224,6 +224,13 @@ fn decode_jpeg_scaled(bytes: &[u8], w: u32, h: u32, factor: u32) -> image::Image
 fn into_rgb8(img: DynamicImage) -> RgbImage {
     match img {
         DynamicImage::ImageRgb8(rgb) => rgb,
+        // Grey is common (scanned ID photos, ORL); the generic conversion goes through a
+        // colour-space-aware float path that cost more than decoding the PNG.
+        DynamicImage::ImageLuma8(grey) => {
+            let (w, h) = grey.dimensions();
+            let raw: Vec<u8> = grey.as_raw().iter().flat_map(|&v| [v, v, v]).collect();
+            RgbImage::from_raw(w, h, raw).unwrap_or_else(|| RgbImage::new(w, h))
+        }
         other if other.color().has_alpha() => {
             let rgba = other.into_rgba8();
             let mut out = RgbImage::new(rgba.width(), rgba.height());

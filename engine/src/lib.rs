@@ -29,6 +29,7 @@
 #![forbid(unsafe_code)]
 
 mod align;
+mod backend;
 mod compare;
 mod detect;
 mod embed;
@@ -44,6 +45,7 @@ pub mod credential;
 pub mod nik;
 
 pub use align::{AlignedFace, SimilarityTransform};
+pub use backend::{BackendConfig, InferenceBackend};
 pub use compare::{Decision, Verdict};
 pub use credential::{
     CredentialError, CredentialIssuer, Identity, IssuedCredential, IssuerKey, KeySet, VerifiedCredential,

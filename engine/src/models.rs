@@ -1,15 +1,14 @@
-//! The model manifest, SHA-256 checks, and the only place that touches tract.
+//! The model manifest, SHA-256 checks, and loading a verified model into a backend.
 //!
 //! A model is loaded once per engine: its input shape is pinned from the manifest before
 //! optimisation (symbolic dims run ~12x slower in tract), so a shape mismatch fails here, at
 //! load time, with the file name and hash in the error. Inference reuses spawned plan states
 //! from a small pool, one per concurrently running thread.
 
+use crate::backend::{BackendConfig, InferenceBackend, Output, Runner};
 use crate::error::ModelError;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
-use tract_onnx::prelude::*;
 
 /// What a model is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -162,28 +161,30 @@ pub fn hex(bytes: &[u8]) -> String {
     out
 }
 
-type Plan = TypedRunnableModel;
-type State = TypedSimpleState;
-
-/// A loaded, optimised model with a pool of reusable plan states.
+/// A loaded model: verified bytes turned into a runner of the configured backend.
 pub struct LoadedModel {
     pub spec: ModelSpec,
-    plan: Arc<Plan>,
-    states: Mutex<Vec<State>>,
+    pub backend: InferenceBackend,
+    runner: Box<dyn Runner>,
 }
 
 impl std::fmt::Debug for LoadedModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoadedModel")
             .field("id", &self.spec.id)
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
 
 impl LoadedModel {
-    /// Reads the file, checks its SHA-256 against the manifest, pins the input shape and
-    /// optimises the graph.
-    pub fn load(manifest: &Manifest, spec: &ModelSpec) -> Result<LoadedModel, ModelError> {
+    /// Reads the file, checks its SHA-256 against the manifest, and builds it in the backend
+    /// with the input shape pinned from the manifest.
+    pub(crate) fn load(
+        manifest: &Manifest,
+        spec: &ModelSpec,
+        backend: &BackendConfig,
+    ) -> Result<LoadedModel, ModelError> {
         let path = manifest.file_path(spec);
         let bytes = std::fs::read(&path).map_err(|e| ModelError::FileMissing {
             path: path.clone(),
@@ -197,65 +198,47 @@ impl LoadedModel {
                 actual,
             });
         }
+        let shape = [1usize, 3, spec.input_height as usize, spec.input_width as usize];
+        let runner = crate::backend::load(backend, &bytes, shape)
+            .map_err(|f| f.into_model_error(backend.kind, &spec.id, path.clone(), actual.clone()))?;
+        let model = LoadedModel {
+            spec: spec.clone(),
+            backend: backend.kind,
+            runner,
+        };
+        // One dry run proves the declared shape works end to end, here rather than on the
+        // first citizen's request.
+        let zeros = vec![0f32; shape.iter().product()];
         let load_err = |detail: String| ModelError::Load {
             id: spec.id.clone(),
             path: path.clone(),
             sha256: actual.clone(),
             detail,
         };
-        let shape = [1usize, 3, spec.input_height as usize, spec.input_width as usize];
-        // A file with the right hash is trusted, but a manifest may pair a hash with the wrong
-        // kind of model: tract can panic on graphs that do not fit the declared shape, so a
-        // panic here is caught and reported as a load error naming the file.
-        let optimise = || {
-            tract_onnx::onnx()
-                .model_for_read(&mut std::io::Cursor::new(&bytes))
-                .and_then(|m| m.with_input_fact(0, f32::fact(shape).into()))
-                .and_then(|m| m.into_optimized())
-                .and_then(|m| m.into_runnable())
-        };
-        let plan = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(optimise)) {
-            Ok(Ok(plan)) => plan,
-            Ok(Err(e)) => return Err(load_err(format!("{e:#}"))),
-            Err(_) => return Err(load_err("the graph does not accept the declared input shape".into())),
-        };
-        let model = LoadedModel {
-            spec: spec.clone(),
-            plan,
-            states: Mutex::new(Vec::new()),
-        };
-        // One dry run proves the declared shape works end to end, here rather than on the
-        // first citizen's request.
-        let zeros = Tensor::zero::<f32>(&shape).map_err(|e| load_err(format!("{e:#}")))?;
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.run(zeros))) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.runner.run(zeros))) {
             Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(load_err(e.to_string())),
+            Ok(Err(e)) => return Err(load_err(e)),
             Err(_) => return Err(load_err("inference on a zero input panicked".into())),
         }
         Ok(model)
     }
 
-    /// Runs the model on one input tensor, reusing a pooled state.
-    pub fn run(&self, input: Tensor) -> Result<TVec<TValue>, ModelError> {
-        let inference = |e: TractError| ModelError::Inference {
-            id: self.spec.id.clone(),
-            detail: format!("{e:#}"),
-        };
-        let pooled = self.states.lock().map(|mut s| s.pop()).unwrap_or(None);
-        let mut state = match pooled {
-            Some(s) => s,
-            None => self.plan.spawn().map_err(inference)?,
-        };
-        let result = state.run(tvec![input.into_tvalue()]).map_err(inference);
-        if let Ok(mut states) = self.states.lock() {
-            states.push(state);
-        }
-        result
+    /// The number of values in one input (`3 * H * W`).
+    pub(crate) fn input_len(&self) -> usize {
+        3 * self.spec.input_width as usize * self.spec.input_height as usize
     }
-}
 
-/// The values of an output tensor as an `f32` slice.
-pub(crate) fn f32_values(t: &Tensor) -> Result<&[f32], String> {
-    let view = t.as_plain_ram().ok_or("output tensor is not in host memory")?;
-    view.as_slice::<f32>().map_err(|e| e.to_string())
+    /// Runs the model on one NCHW input of the pinned shape; outputs in graph order.
+    pub(crate) fn run(&self, input: Vec<f32>) -> Result<Vec<Output>, ModelError> {
+        if input.len() != self.input_len() {
+            return Err(ModelError::Inference {
+                id: self.spec.id.clone(),
+                detail: format!("input has {} values, the model takes {}", input.len(), self.input_len()),
+            });
+        }
+        self.runner.run(input).map_err(|detail| ModelError::Inference {
+            id: self.spec.id.clone(),
+            detail,
+        })
+    }
 }

@@ -35,20 +35,27 @@ pub fn resample_into(image: &RgbImage, nw: usize, nh: usize, mut put: impl FnMut
             (a, b)
         };
         let xs: Vec<(usize, usize)> = (0..nw).map(|x| span(x, kx, w)).collect();
+        // Sum the footprint's rows once per output row (column sums), then each output pixel
+        // adds up its few columns: each source pixel is read once per output row it feeds.
+        let mut columns = vec![0u32; w * 3];
         for y in 0..nh {
             let (y0, y1) = span(y, ky, h);
+            columns.fill(0);
+            for row in src[y0 * w * 3..y1 * w * 3].chunks_exact(w * 3) {
+                for (acc, &v) in columns.iter_mut().zip(row) {
+                    *acc += u32::from(v);
+                }
+            }
+            let rows = (y1 - y0) as f32;
             for (x, &(x0, x1)) in xs.iter().enumerate() {
                 let mut acc = [0u32; 3];
-                for row in y0..y1 {
-                    let line = &src[(row * w + x0) * 3..(row * w + x1) * 3];
-                    for px in line.chunks_exact(3) {
-                        acc[0] += u32::from(px[0]);
-                        acc[1] += u32::from(px[1]);
-                        acc[2] += u32::from(px[2]);
-                    }
+                for px in columns[x0 * 3..x1 * 3].chunks_exact(3) {
+                    acc[0] += px[0];
+                    acc[1] += px[1];
+                    acc[2] += px[2];
                 }
-                let n = ((y1 - y0) * (x1 - x0)) as f32;
-                put(x, y, acc.map(|v| v as f32 / n));
+                let inv = 1.0 / (rows * (x1 - x0) as f32);
+                put(x, y, acc.map(|v| v as f32 * inv));
             }
         }
     } else {
@@ -68,6 +75,35 @@ pub fn resample_into(image: &RgbImage, nw: usize, nh: usize, mut put: impl FnMut
                 });
                 put(x, y, v);
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn box_downscale_averages_each_footprint() {
+        // 4x2 -> 2x1: each output pixel is the mean of a 2x2 block.
+        let mut img = RgbImage::new(4, 2);
+        for (x, y, px) in img.enumerate_pixels_mut() {
+            *px = image::Rgb([(10 * x + 100 * y) as u8, 7, 200]);
+        }
+        let mut seen = Vec::new();
+        resample_into(&img, 2, 1, |x, y, px| seen.push((x, y, px)));
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], (0, 0, [55.0, 7.0, 200.0]));
+        assert_eq!(seen[1], (1, 0, [75.0, 7.0, 200.0]));
+    }
+
+    #[test]
+    fn resize_keeps_a_flat_image_flat() {
+        let img = RgbImage::from_pixel(37, 53, image::Rgb([12, 34, 56]));
+        for (w, h) in [(10, 14), (37, 53), (80, 100)] {
+            let out = resize(&img, w, h);
+            assert_eq!(out.dimensions(), (w, h));
+            assert!(out.pixels().all(|p| p.0 == [12, 34, 56]), "{w}x{h}");
         }
     }
 }

@@ -1,4 +1,5 @@
 //! One integration-test binary for the engine (shared helpers, one link).
+mod backend;
 mod common;
 mod credential;
 mod faces;

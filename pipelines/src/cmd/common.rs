@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct EngineArgs {
     /// Engine configuration (TOML: manifest, detector, embedder, threshold, flip_augment,
-    /// [limits], [quality]); unset fields keep their documented defaults.
+    /// [limits], [quality], [backend]); unset fields keep their documented defaults.
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Model manifest (default: the bundled models/manifest.toml or $IKD_MODELS_DIR).
@@ -26,6 +26,13 @@ pub struct EngineArgs {
     /// Embed each face once (as the Python peer pipelines do).
     #[arg(long, global = true)]
     pub no_flip_augment: bool,
+    /// Inference runtime: `tract` (built in) or `onnxruntime` (needs a build with
+    /// `--features onnxruntime` and the library, see --onnxruntime-lib).
+    #[arg(long, global = true, value_name = "tract|onnxruntime")]
+    pub backend: Option<ikd_engine::InferenceBackend>,
+    /// libonnxruntime.so for `--backend onnxruntime` (e.g. from the onnxruntime wheel).
+    #[arg(long, global = true, value_name = "FILE", env = "ORT_DYLIB_PATH")]
+    pub onnxruntime_lib: Option<PathBuf>,
 }
 
 impl EngineArgs {
@@ -51,6 +58,12 @@ impl EngineArgs {
         }
         if self.no_flip_augment {
             config.flip_augment = false;
+        }
+        if let Some(b) = self.backend {
+            config.backend.kind = b;
+        }
+        if let Some(lib) = &self.onnxruntime_lib {
+            config.backend.onnxruntime_library = Some(lib.clone());
         }
         Ok(config)
     }

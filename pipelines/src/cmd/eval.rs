@@ -35,6 +35,11 @@ pub struct PairsArgs {
     /// Write every image's outcome (reason) and measured quality as CSV (for tuning gates).
     #[arg(long, value_name = "FILE.csv")]
     pub images_out: Option<PathBuf>,
+    /// Also score every pair of images of different people (identity = the image's folder)
+    /// and report the thresholds at FMR 1e-3..1e-5 from that larger impostor set: the way
+    /// the default threshold is calibrated (see README).
+    #[arg(long)]
+    pub cross_identity: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -145,6 +150,22 @@ fn pairs(args: PairsArgs) -> anyhow::Result<ExitCode> {
         elapsed,
     } = ev;
     let rejected_images = results.iter().filter(|r| r.is_err()).count();
+    let cross = if args.cross_identity {
+        let mut accepted = Vec::new();
+        for (name, r) in images.iter().zip(&results) {
+            let identity = Path::new(name)
+                .parent()
+                .and_then(|p| p.to_str())
+                .filter(|p| !p.is_empty())
+                .with_context(|| format!("--cross-identity needs one folder per person; {name} has none"))?;
+            if let Ok(e) = r {
+                accepted.push((identity, e.as_slice()));
+            }
+        }
+        Some(metrics::cross_identity(&accepted, &scored, &[1e-3, 1e-4, 1e-5]))
+    } else {
+        None
+    };
 
     if let Some(path) = &args.scores_out {
         let mut w = csv::Writer::from_path(path)?;
@@ -223,10 +244,15 @@ fn pairs(args: PairsArgs) -> anyhow::Result<ExitCode> {
             "face_policy": args.face_policy,
             "detector_model": engine.detector_id(),
             "embedder_model": engine.embedder_id(),
+            "backend": engine.backend(),
+            "cross_identity": cross,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         print_table(&m, images.len(), rejected_images, images_per_second);
+        if let Some(c) = &cross {
+            print_cross_identity(c);
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -272,6 +298,24 @@ fn print_table(m: &Metrics, images: usize, rejected_images: usize, ips: f64) {
             } else {
                 ""
             }
+        );
+    }
+}
+
+fn print_cross_identity(c: &metrics::CrossIdentity) {
+    println!(
+        "cross-identity   {} impostor pairs among {} accepted images of {} people",
+        c.impostor_pairs, c.images, c.identities
+    );
+    for p in &c.points {
+        println!(
+            "  FMR {:<7} threshold {:.4} ({} false matches); on the pairs: accuracy {:.2} %, FMR {:.3} %, FNMR {:.2} %",
+            format!("{:.0e}", p.target_fmr),
+            p.threshold,
+            p.false_matches,
+            p.protocol_accuracy * 100.0,
+            p.protocol_fmr * 100.0,
+            p.protocol_fnmr * 100.0
         );
     }
 }
