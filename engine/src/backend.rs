@@ -77,8 +77,9 @@ pub(crate) struct Output {
 
 /// A model ready to run: built from verified bytes with a pinned input shape.
 pub(crate) trait Runner: Send + Sync {
-    /// Runs one input of the pinned shape (`values.len() == 1*3*H*W`).
-    fn run(&self, input: Vec<f32>) -> Result<Vec<Output>, String>;
+    /// Runs one input of the pinned shape (`input.len() == 1*3*H*W`). Borrowed, so callers can
+    /// reuse their buffers (ONNX Runtime reads it in place).
+    fn run(&self, input: &[f32]) -> Result<Vec<Output>, String>;
 }
 
 /// Builds a runner for `bytes` with input shape `[1, 3, height, width]`.
@@ -159,10 +160,8 @@ mod tract {
     }
 
     impl Runner for TractRunner {
-        fn run(&self, input: Vec<f32>) -> Result<Vec<Output>, String> {
-            let input = tract_ndarray::Array4::from_shape_vec(self.shape, input)
-                .map_err(|e| e.to_string())?
-                .into_tensor();
+        fn run(&self, input: &[f32]) -> Result<Vec<Output>, String> {
+            let input = Tensor::from_shape(&self.shape, input).map_err(|e| e.to_string())?;
             let pooled = self.states.lock().map(|mut s| s.pop()).unwrap_or(None);
             let mut state = match pooled {
                 Some(s) => s,
@@ -285,14 +284,14 @@ mod onnxruntime {
     }
 
     impl Runner for OrtRunner {
-        fn run(&self, input: Vec<f32>) -> Result<Vec<Output>, String> {
+        fn run(&self, input: &[f32]) -> Result<Vec<Output>, String> {
             let pooled = self.sessions.lock().map(|mut s| s.pop()).unwrap_or(None);
             let mut session = match pooled {
                 Some(s) => s,
                 None => self.session()?,
             };
             let result = (|| -> Result<Vec<Output>, String> {
-                let tensor = TensorRef::from_array_view((self.shape, input.as_slice())).map_err(|e| e.to_string())?;
+                let tensor = TensorRef::from_array_view((self.shape, input)).map_err(|e| e.to_string())?;
                 let outputs = session.run(ort::inputs![tensor]).map_err(|e| e.to_string())?;
                 let mut copied = Vec::with_capacity(outputs.len());
                 for (_, value) in outputs.iter() {

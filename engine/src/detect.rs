@@ -107,7 +107,7 @@ impl Detector {
         let width = model.spec.input_width as usize;
         let height = model.spec.input_height as usize;
         let detector = Detector { model, width, height };
-        let outputs = detector.model.run(vec![0f32; detector.model.input_len()])?;
+        let outputs = detector.model.run(&vec![0f32; detector.model.input_len()])?;
         detector.check_layout(&outputs)?;
         Ok(detector)
     }
@@ -153,8 +153,16 @@ impl Detector {
         if image.width() == 0 || image.height() == 0 {
             return Ok(Vec::new());
         }
-        let (input, k) = self.letterbox(image);
-        let outputs = self.model.run(input)?;
+        // The 1.2 MB input buffer is reused per thread: a fresh zeroed one per call showed up as
+        // kernel page clearing in profiles.
+        thread_local! {
+            static INPUT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        let (outputs, k) = INPUT.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let k = self.letterbox(image, &mut buf);
+            self.model.run(&buf).map(|o| (o, k))
+        })?;
         let mut candidates = Vec::new();
         for (i, &stride) in STRIDES.iter().enumerate() {
             // The layout (12 outputs of the right lengths) was checked at load time.
@@ -204,7 +212,7 @@ impl Detector {
 
     /// Resizes `image` to fit the pinned input (keeping its aspect ratio), anchors it top-left,
     /// pads with zeros, and lays it out as NCHW in the model's colour order. Returns the scale.
-    fn letterbox(&self, image: &RgbImage) -> (Vec<f32>, f32) {
+    fn letterbox(&self, image: &RgbImage, data: &mut Vec<f32>) -> f32 {
         let (w, h) = (image.width().max(1), image.height().max(1));
         let k = (self.width as f32 / w as f32).min(self.height as f32 / h as f32);
         let nw = ((w as f32 * k).round() as u32).clamp(1, self.width as u32);
@@ -215,14 +223,20 @@ impl Detector {
             ColourOrder::Rgb => [0, 1, 2],
         };
         let plane = self.width * self.height;
-        let mut data = vec![0f32; 3 * plane];
+        data.clear();
+        data.resize(3 * plane, 0.0);
+        let (p0, rest) = data.split_at_mut(plane);
+        let (p1, p2) = rest.split_at_mut(plane);
+        let mut planes = [p0, p1, p2];
+        let scale = spec.std.map(|s| 1.0 / s);
+        let width = self.width;
         crate::resample::resample_into(image, nw as usize, nh as usize, |x, y, px| {
-            let at = y * self.width + x;
-            for (c, &from) in order.iter().enumerate() {
-                data[c * plane + at] = (px[from] - spec.mean[c]) / spec.std[c];
+            let at = y * width + x;
+            for (c, plane) in planes.iter_mut().enumerate() {
+                plane[at] = (px[order[c]] - spec.mean[c]) * scale[c];
             }
         });
         // Coordinates are found in resized pixels: map back with the actual per-axis scale.
-        (data, nw as f32 / w as f32)
+        nw as f32 / w as f32
     }
 }

@@ -77,7 +77,7 @@ pub(crate) struct Embedder {
 
 impl Embedder {
     pub fn new(model: LoadedModel) -> Result<Embedder, ModelError> {
-        let out = model.run(vec![0f32; model.input_len()])?;
+        let out = model.run(&vec![0f32; model.input_len()])?;
         let dims = out.first().map(|t| t.values.len()).unwrap_or(0);
         if dims == 0 || dims > 4096 {
             return Err(ModelError::Load {
@@ -135,7 +135,7 @@ impl Embedder {
                 }
             }
         }
-        let out = self.model.run(data)?;
+        let out = self.model.run(&data)?;
         let values = out.into_iter().next().ok_or_else(|| fail("no output".into()))?.values;
         if values.len() != self.dims {
             return Err(fail(format!("got {} values, expected {}", values.len(), self.dims)));

@@ -215,7 +215,7 @@ impl LoadedModel {
             sha256: actual.clone(),
             detail,
         };
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.runner.run(zeros))) {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.runner.run(&zeros))) {
             Ok(Ok(_)) => {}
             Ok(Err(e)) => return Err(load_err(e)),
             Err(_) => return Err(load_err("inference on a zero input panicked".into())),
@@ -229,7 +229,7 @@ impl LoadedModel {
     }
 
     /// Runs the model on one NCHW input of the pinned shape; outputs in graph order.
-    pub(crate) fn run(&self, input: Vec<f32>) -> Result<Vec<Output>, ModelError> {
+    pub(crate) fn run(&self, input: &[f32]) -> Result<Vec<Output>, ModelError> {
         if input.len() != self.input_len() {
             return Err(ModelError::Inference {
                 id: self.spec.id.clone(),
