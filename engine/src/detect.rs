@@ -1,7 +1,6 @@
 //! Face detection with YuNet: letterbox into the pinned input, run, decode the 12 outputs
 //! (strides 8, 16, 32) and apply NMS, as described in `models/MODELS.md`.
 
-use crate::backend::Output;
 use crate::error::ModelError;
 use crate::models::{ColourOrder, LoadedModel};
 use image::RgbImage;
@@ -107,12 +106,11 @@ impl Detector {
         let width = model.spec.input_width as usize;
         let height = model.spec.input_height as usize;
         let detector = Detector { model, width, height };
-        let outputs = detector.model.run(&vec![0f32; detector.model.input_len()])?;
-        detector.check_layout(&outputs)?;
+        detector.check_layout(detector.model.output_lens())?;
         Ok(detector)
     }
 
-    fn check_layout(&self, outputs: &[Output]) -> Result<(), ModelError> {
+    fn check_layout(&self, outputs: &[usize]) -> Result<(), ModelError> {
         if outputs.len() != 12 {
             return Err(ModelError::Load {
                 id: self.model.spec.id.clone(),
@@ -124,8 +122,8 @@ impl Detector {
         for (i, stride) in STRIDES.iter().enumerate() {
             let cells = (self.width / stride) * (self.height / stride);
             for (group, width) in [(0, 1), (1, 1), (2, 4), (3, 10)] {
-                let t = &outputs[group * 3 + i];
-                if t.values.len() != cells * width {
+                let len = outputs[group * 3 + i];
+                if len != cells * width {
                     return Err(ModelError::Load {
                         id: self.model.spec.id.clone(),
                         path: self.model.spec.file.clone(),
@@ -133,7 +131,7 @@ impl Detector {
                         detail: format!(
                             "output {} has {} values, expected {} for stride {}: not a YuNet model?",
                             group * 3 + i,
-                            t.values.len(),
+                            len,
                             cells * width,
                             stride
                         ),

@@ -77,8 +77,7 @@ pub(crate) struct Embedder {
 
 impl Embedder {
     pub fn new(model: LoadedModel) -> Result<Embedder, ModelError> {
-        let out = model.run(&vec![0f32; model.input_len()])?;
-        let dims = out.first().map(|t| t.values.len()).unwrap_or(0);
+        let dims = model.output_lens().first().copied().unwrap_or(0);
         if dims == 0 || dims > 4096 {
             return Err(ModelError::Load {
                 id: model.spec.id.clone(),

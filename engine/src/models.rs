@@ -2,8 +2,8 @@
 //!
 //! A model is loaded once per engine: its input shape is pinned from the manifest before
 //! optimisation (symbolic dims run ~12x slower in tract), so a shape mismatch fails here, at
-//! load time, with the file name and hash in the error. Inference reuses spawned plan states
-//! from a small pool, one per concurrently running thread.
+//! load time, with the file name and hash in the error. How a model runs (tract or ONNX
+//! Runtime, with a pool of per-thread run states) is `backend.rs`'s business.
 
 use crate::backend::{BackendConfig, InferenceBackend, Output, Runner};
 use crate::error::ModelError;
@@ -166,6 +166,8 @@ pub struct LoadedModel {
     pub spec: ModelSpec,
     pub backend: InferenceBackend,
     runner: Box<dyn Runner>,
+    /// The number of values in each output, from the dry run at load time.
+    output_lens: Vec<usize>,
 }
 
 impl std::fmt::Debug for LoadedModel {
@@ -201,13 +203,8 @@ impl LoadedModel {
         let shape = [1usize, 3, spec.input_height as usize, spec.input_width as usize];
         let runner = crate::backend::load(backend, &bytes, shape)
             .map_err(|f| f.into_model_error(backend.kind, &spec.id, path.clone(), actual.clone()))?;
-        let model = LoadedModel {
-            spec: spec.clone(),
-            backend: backend.kind,
-            runner,
-        };
         // One dry run proves the declared shape works end to end, here rather than on the
-        // first citizen's request.
+        // first citizen's request; its output sizes let the stages check the layout.
         let zeros = vec![0f32; shape.iter().product()];
         let load_err = |detail: String| ModelError::Load {
             id: spec.id.clone(),
@@ -215,12 +212,22 @@ impl LoadedModel {
             sha256: actual.clone(),
             detail,
         };
-        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| model.runner.run(&zeros))) {
-            Ok(Ok(_)) => {}
+        let outputs = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runner.run(&zeros))) {
+            Ok(Ok(outputs)) => outputs,
             Ok(Err(e)) => return Err(load_err(e)),
             Err(_) => return Err(load_err("inference on a zero input panicked".into())),
-        }
-        Ok(model)
+        };
+        Ok(LoadedModel {
+            spec: spec.clone(),
+            backend: backend.kind,
+            runner,
+            output_lens: outputs.iter().map(|o| o.values.len()).collect(),
+        })
+    }
+
+    /// The number of values in each output, in graph order.
+    pub(crate) fn output_lens(&self) -> &[usize] {
+        &self.output_lens
     }
 
     /// The number of values in one input (`3 * H * W`).
