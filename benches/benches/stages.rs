@@ -54,6 +54,10 @@ fn stages(c: &mut Criterion) {
     });
 
     let face = engine.detect(&decoded).unwrap()[0];
+    c.bench_function(&format!("refine/second_detection_{w}x{h}"), |b| {
+        b.iter(|| engine.refine(black_box(&decoded), &face).unwrap())
+    });
+
     c.bench_function("align/similarity_warp_150", |b| {
         b.iter(|| engine.align(black_box(&decoded), &face).unwrap())
     });

@@ -56,6 +56,17 @@ impl SimilarityTransform {
         }
     }
 
+    /// The inverse map: chip pixels back to image pixels.
+    pub fn invert(&self, p: Point) -> Point {
+        let det = self.a * self.a + self.b * self.b;
+        let (ia, ib) = (self.a / det, self.b / det);
+        let (du, dv) = (p.x - self.tx, p.y - self.ty);
+        Point {
+            x: ia * du + ib * dv,
+            y: -ib * du + ia * dv,
+        }
+    }
+
     /// Chip pixels per image pixel.
     pub fn scale(&self) -> f32 {
         (self.a * self.a + self.b * self.b).sqrt()

@@ -4,13 +4,14 @@
 use crate::align::{self, AlignedFace};
 use crate::backend::{BackendConfig, InferenceBackend};
 use crate::compare::{Decision, Verdict};
-use crate::detect::{Detection, Detector};
+use crate::detect::{Detection, Detector, Point};
 use crate::embed::{Embedder, Embedding};
 use crate::error::{Error, FaceRejection};
 use crate::intake::{self, DecodedImage, ImageLimits};
 use crate::models::{self, LoadedModel, Manifest, ModelRole};
 use crate::quality::{self, FacePolicy, QualityConfig, QualityReport};
 use crate::reason::Reason;
+use crate::refine;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -33,6 +34,10 @@ pub struct EngineConfig {
     /// Also embed the mirrored chip and average (a second embedder run). On by default: on
     /// LFW View 1 it cuts FNMR at FMR 1e-3 from 9.2 % to 6.1 % (see README).
     pub flip_augment: bool,
+    /// Run the detector a second time on a crop in which the face has a fixed size and is
+    /// upright, and align on those landmarks (one more detector run). On by default: on LFW
+    /// View 1 it cuts FNMR at FMR 1e-3 from 7.1 % to 5.7 % (see README).
+    pub refine_landmarks: bool,
     pub limits: ImageLimits,
     pub quality: QualityConfig,
     /// The runtime that executes both models: tract (default) or ONNX Runtime.
@@ -47,6 +52,7 @@ impl Default for EngineConfig {
             embedder: None,
             threshold: None,
             flip_augment: true,
+            refine_landmarks: true,
             limits: ImageLimits::default(),
             quality: QualityConfig::default(),
             backend: BackendConfig::default(),
@@ -80,8 +86,12 @@ pub struct ImageInfo {
 /// The chosen face with its measured quality.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceReport {
-    /// In original (upright) image coordinates.
+    /// In original (upright) image coordinates; the quality gates judge this detection.
     pub detection: Detection,
+    /// The landmarks the alignment used when landmark refinement moved them (original
+    /// coordinates); `None` when refinement is off or its second look found no face.
+    #[serde(default)]
+    pub refined_landmarks: Option<[Point; 5]>,
     pub quality: QualityReport,
 }
 
@@ -227,6 +237,35 @@ impl Engine {
         Ok(faces.iter().map(|d| d.scaled(back)).collect())
     }
 
+    /// Landmark refinement: the face's landmarks from a second detection on a crop where the
+    /// face is upright and of a fixed size (original coordinates). When that second look finds
+    /// no face near the first one, the detection comes back unchanged.
+    pub fn refine(&self, image: &DecodedImage, face: &Detection) -> Result<Detection, Error> {
+        let q = &self.config.quality;
+        let working = face.scaled(image.scale);
+        let spec = self.embedder.spec();
+        let refined = refine::refine_landmarks(
+            &self.detector,
+            &image.pixels,
+            &working,
+            &self.template,
+            (spec.input_width, spec.input_height),
+            q.detection_threshold,
+            q.nms_iou,
+        )?;
+        let back = 1.0 / image.scale.max(1e-6);
+        Ok(match refined {
+            Some(landmarks) => Detection {
+                landmarks: landmarks.map(|p| Point {
+                    x: p.x * back,
+                    y: p.y * back,
+                }),
+                ..*face
+            },
+            None => *face,
+        })
+    }
+
     /// Warps a face (original coordinates) into the embedder's input chip.
     pub fn align(&self, image: &DecodedImage, face: &Detection) -> Result<AlignedFace, Error> {
         let working = face.scaled(image.scale);
@@ -315,21 +354,31 @@ impl Engine {
         let chosen = quality::select(faces, decoded.width, decoded.height, policy, q)?;
         let detection = faces[chosen];
         let mut report = quality::measure(&detection, decoded.width, decoded.height);
-        *face_out = Some(FaceReport {
+        let mut refined_landmarks = None;
+        let face_report = |quality, refined_landmarks| FaceReport {
             detection,
-            quality: report,
-        });
+            refined_landmarks,
+            quality,
+        };
+        *face_out = Some(face_report(report, None));
+        // The gates judge the first detection: on a face cut off at the border, the second
+        // look (which sees black beyond the border) can place landmarks that no longer show it.
         quality::check_geometry(&detection, &report, decoded.width, decoded.height, q)?;
 
+        let mut aligned_on = detection;
+        if self.config.refine_landmarks {
+            let started = Instant::now();
+            aligned_on = self.refine(decoded, &detection)?;
+            timings.detect += started.elapsed();
+            refined_landmarks = (aligned_on.landmarks != detection.landmarks).then_some(aligned_on.landmarks);
+        }
+
         let started = Instant::now();
-        let aligned = self.align(decoded, &detection)?;
+        let aligned = self.align(decoded, &aligned_on)?;
         let sharpness = quality::sharpness(&aligned.chip);
         timings.align = started.elapsed();
         report.sharpness = Some(sharpness);
-        *face_out = Some(FaceReport {
-            detection,
-            quality: report,
-        });
+        *face_out = Some(face_report(report, refined_landmarks));
         if sharpness < q.min_sharpness {
             return Err(Error::Face(FaceRejection {
                 reason: Reason::Blurred,
@@ -343,10 +392,7 @@ impl Engine {
         Ok(FaceTemplate {
             embedding: embedding?,
             embedder_model: self.embedder_id.clone(),
-            face: FaceReport {
-                detection,
-                quality: report,
-            },
+            face: face_report(report, refined_landmarks),
             image: info,
         })
     }

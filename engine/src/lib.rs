@@ -39,6 +39,7 @@ mod intake;
 mod models;
 mod quality;
 mod reason;
+mod refine;
 mod resample;
 
 pub mod credential;

@@ -5,3 +5,4 @@ mod credential;
 mod faces;
 mod models;
 mod reference;
+mod refine;

@@ -96,12 +96,13 @@ fn detections_on_identical_inputs_match_onnxruntime() {
     }
 }
 
-/// The reference pipeline does not flip-augment.
+/// The reference pipeline neither flip-augments nor refines landmarks.
 fn plain_engine() -> &'static ikd_engine::Engine {
     static ENGINE: std::sync::OnceLock<ikd_engine::Engine> = std::sync::OnceLock::new();
     ENGINE.get_or_init(|| {
         ikd_engine::Engine::new(ikd_engine::EngineConfig {
             flip_augment: false,
+            refine_landmarks: false,
             ..Default::default()
         })
         .unwrap()

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct EngineArgs {
     /// Engine configuration (TOML: manifest, detector, embedder, threshold, flip_augment,
-    /// [limits], [quality], [backend]); unset fields keep their documented defaults.
+    /// refine_landmarks, [limits], [quality], [backend]); unset fields keep their documented defaults.
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Model manifest (default: the bundled models/manifest.toml or $IKD_MODELS_DIR).
@@ -26,6 +26,10 @@ pub struct EngineArgs {
     /// Embed each face once (as the Python peer pipelines do).
     #[arg(long, global = true)]
     pub no_flip_augment: bool,
+    /// Align on the first detection's landmarks, without the second detection on a
+    /// normalised crop (faster, less accurate; see README "Calibration and accuracy").
+    #[arg(long, global = true)]
+    pub no_refine_landmarks: bool,
     /// Inference runtime: `tract` (built in) or `onnxruntime` (needs a build with
     /// `--features onnxruntime` and the library, see --onnxruntime-lib).
     #[arg(long, global = true, value_name = "tract|onnxruntime")]
@@ -58,6 +62,9 @@ impl EngineArgs {
         }
         if self.no_flip_augment {
             config.flip_augment = false;
+        }
+        if self.no_refine_landmarks {
+            config.refine_landmarks = false;
         }
         if let Some(b) = self.backend {
             config.backend.kind = b;

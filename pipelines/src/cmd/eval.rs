@@ -97,6 +97,8 @@ pub fn evaluate_pairs(engine: &Engine, pairs_csv: &Path, policy: FacePolicy) -> 
             let a = engine.analyze(&bytes, policy);
             let result = match a.result {
                 Ok(t) => Ok(t.embedding),
+                // A face rejection's text already starts with its reason code.
+                Err(ikd_engine::Error::Face(rejection)) => Err(rejection.to_string()),
                 Err(e) => match e.reason() {
                     Some(r) => Err(format!("{r}: {e}")),
                     None => Err(format!("engine failure: {e}")),
