@@ -58,13 +58,19 @@ impl SimilarityTransform {
 
     /// The inverse map: chip pixels back to image pixels.
     pub fn invert(&self, p: Point) -> Point {
-        let det = self.a * self.a + self.b * self.b;
-        let (ia, ib) = (self.a / det, self.b / det);
+        let (ia, ib) = self.inverse_coefficients();
         let (du, dv) = (p.x - self.tx, p.y - self.ty);
         Point {
             x: ia * du + ib * dv,
             y: -ib * du + ia * dv,
         }
+    }
+
+    /// `(ia, ib)` of the inverse of the rotation-scale part: [[a, -b], [b, a]]^-1 is
+    /// [[a, b], [-b, a]] / (a² + b²), i.e. [[ia, ib], [-ib, ia]].
+    fn inverse_coefficients(&self) -> (f32, f32) {
+        let det = self.a * self.a + self.b * self.b;
+        (self.a / det, self.b / det)
     }
 
     /// Chip pixels per image pixel.
@@ -114,9 +120,7 @@ pub fn align(
 
 /// Inverse-maps every chip pixel into the image and samples bilinearly; outside is black.
 fn warp(image: &RgbImage, t: &SimilarityTransform, width: u32, height: u32) -> RgbImage {
-    let det = t.a * t.a + t.b * t.b;
-    // Inverse of [[a, -b], [b, a]] is [[a, b], [-b, a]] / det.
-    let (ia, ib) = (t.a / det, t.b / det);
+    let (ia, ib) = t.inverse_coefficients();
     let (w, h) = (image.width() as i64, image.height() as i64);
     let src = image.as_raw();
     let mut out = RgbImage::new(width, height);

@@ -38,10 +38,10 @@ fn refinement_recovers_landmarks_of_a_small_face() {
         let mut canvas = RgbImage::from_pixel(side, side, image::Rgb([128, 128, 128]));
         image::imageops::replace(&mut canvas, &original, i64::from(ox), i64::from(oy));
         let small = ikd_engine::DecodedImage {
-            pixels: canvas.clone(),
             format: "test",
             width: canvas.width(),
             height: canvas.height(),
+            pixels: canvas,
             scale: 1.0,
             exif_orientation: 1,
         };
@@ -54,7 +54,7 @@ fn refinement_recovers_landmarks_of_a_small_face() {
                 y: p.y - oy as f32,
             })
         };
-        let scale = decoded.width as f32 / original.dimensions().0 as f32;
+        let scale = decoded.width as f32 / original.width() as f32;
         let truth_lm = truth.landmarks.map(|p| Point {
             x: p.x / scale,
             y: p.y / scale,
