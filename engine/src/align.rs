@@ -5,6 +5,18 @@ use crate::detect::Point;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
+/// The face geometry in which the engine judges sharpness and refines landmarks, whichever
+/// embedders run: dlib's 150x150 template (the gates and the refinement crop were tuned in it).
+pub(crate) const CANONICAL_TEMPLATE: [[f32; 2]; 5] = [
+    [45.665, 44.616],
+    [101.416, 44.485],
+    [73.359, 77.171],
+    [49.511, 99.806],
+    [99.002, 99.750],
+];
+/// Side of the canonical chip, in pixels.
+pub(crate) const CANONICAL_SIZE: u32 = 150;
+
 /// `x' = a*x - b*y + tx`, `y' = b*x + a*y + ty`: maps image pixels to chip pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct SimilarityTransform {

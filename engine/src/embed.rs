@@ -39,6 +39,14 @@ impl Embedding {
     }
 }
 
+/// An embedding tagged with the model that made it: embeddings of different models are
+/// never compared with each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelEmbedding {
+    pub model: String,
+    pub embedding: Embedding,
+}
+
 impl TryFrom<Vec<f32>> for Embedding {
     type Error = String;
     fn try_from(v: Vec<f32>) -> Result<Self, String> {
@@ -87,10 +95,6 @@ impl Embedder {
             });
         }
         Ok(Embedder { model, dims })
-    }
-
-    pub fn spec(&self) -> &crate::models::ModelSpec {
-        &self.model.spec
     }
 
     /// Raw (not normalised) descriptor of an aligned chip; with `flip`, the mean of the chip's

@@ -3,12 +3,12 @@
 
 use crate::align::{self, AlignedFace};
 use crate::backend::{BackendConfig, InferenceBackend};
-use crate::compare::{Decision, Verdict};
+use crate::compare::{Decision, Matcher, ModelScore, Verdict};
 use crate::detect::{Detection, Detector, Point};
-use crate::embed::{Embedder, Embedding};
+use crate::embed::{Embedder, Embedding, ModelEmbedding};
 use crate::error::{Error, FaceRejection};
 use crate::intake::{self, DecodedImage, ImageLimits};
-use crate::models::{self, LoadedModel, Manifest, ModelRole};
+use crate::models::{self, LoadedModel, Manifest, ModelRole, OperatingPoint, ScoreStats};
 use crate::quality::{self, FacePolicy, QualityConfig, QualityReport};
 use crate::reason::Reason;
 use crate::refine;
@@ -19,7 +19,8 @@ use std::time::{Duration, Instant};
 /// The version written into every result row.
 pub const ENGINE_VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// How to build an [`Engine`]. `EngineConfig::default()` uses the bundled models.
+/// How to build an [`Engine`]. `EngineConfig::default()` uses the bundled models and the
+/// manifest's default matcher at FMR 1e-4.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
@@ -27,20 +28,26 @@ pub struct EngineConfig {
     pub manifest: PathBuf,
     /// Detector model id; `None` takes the manifest's first detector.
     pub detector: Option<String>,
-    /// Embedder model id; `None` takes the manifest's first embedder.
-    pub embedder: Option<String>,
-    /// Overrides the embedder's calibrated threshold.
+    /// Which `[[matcher]]` of the manifest decides: its embedders (in cascade order) and their
+    /// calibrated thresholds. `None` takes the manifest's default.
+    pub matcher: Option<String>,
+    /// The calibrated security level whose threshold decides.
+    pub operating_point: OperatingPoint,
+    /// Overrides the operating point's threshold on the fused score (and turns the cascade
+    /// off, since its bounds were calibrated for that threshold).
     pub threshold: Option<f32>,
-    /// Also embed the mirrored chip and average (a second embedder run). On by default: on
-    /// LFW View 1 it cuts FNMR at FMR 1e-3 from 9.2 % to 6.1 % (see README).
-    pub flip_augment: bool,
+    /// Decide after the cheaper embedders when their fused score lies far from the threshold
+    /// (see README, "Cascade"); off, every embedder of the matcher runs on every selfie.
+    pub cascade: bool,
+    /// Overrides each embedder's `flip_augment` from the manifest (also embed the mirrored
+    /// chip and average: one more run of that embedder).
+    pub flip_augment: Option<bool>,
     /// Run the detector a second time on a crop in which the face has a fixed size and is
-    /// upright, and align on those landmarks (one more detector run). On by default: on LFW
-    /// View 1 it cuts FNMR at FMR 1e-3 from 7.1 % to 5.7 % (see README).
+    /// upright, and align on those landmarks (one more detector run; see README).
     pub refine_landmarks: bool,
     pub limits: ImageLimits,
     pub quality: QualityConfig,
-    /// The runtime that executes both models: tract (default) or ONNX Runtime.
+    /// The runtime that executes the models: tract (default) or ONNX Runtime.
     pub backend: BackendConfig,
 }
 
@@ -49,9 +56,11 @@ impl Default for EngineConfig {
         EngineConfig {
             manifest: default_models_dir().join("manifest.toml"),
             detector: None,
-            embedder: None,
+            matcher: None,
+            operating_point: OperatingPoint::default(),
             threshold: None,
-            flip_augment: true,
+            cascade: true,
+            flip_augment: None,
             refine_landmarks: true,
             limits: ImageLimits::default(),
             quality: QualityConfig::default(),
@@ -95,22 +104,48 @@ pub struct FaceReport {
     pub quality: QualityReport,
 }
 
-/// A stored reference: what the registration service keeps for a KTP-el photo.
+/// A stored reference: what the registration service keeps for a KTP-el photo. It holds one
+/// embedding per embedder of the engine that made it, each tagged with its model id.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceTemplate {
-    pub embedding: Embedding,
-    pub embedder_model: String,
+    pub embeddings: Vec<ModelEmbedding>,
     pub face: FaceReport,
     pub image: ImageInfo,
+}
+
+impl FaceTemplate {
+    /// The embedding made by `model`, if the template has one.
+    pub fn embedding(&self, model: &str) -> Option<&Embedding> {
+        self.embeddings.iter().find(|e| e.model == model).map(|e| &e.embedding)
+    }
+}
+
+/// What the engine's caller may want to know about one of its embedders.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EmbedderInfo {
+    pub id: String,
+    /// Values per embedding.
+    pub dims: usize,
+    /// Chip size (width, height).
+    pub input_size: (u32, u32),
+    /// Whether each face is also embedded mirrored (one more model run).
+    pub flip_augment: bool,
+    /// Its impostor cosine distribution (z-score normalisation).
+    pub impostor: ScoreStats,
 }
 
 /// Time spent in each stage of one image.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageTimings {
     pub decode: Duration,
+    /// Detection, and landmark refinement when it is on.
     pub detect: Duration,
+    /// Every warp: the canonical chip and each embedder's.
     pub align: Duration,
+    /// Every embedder run (a mirrored chip counts in its embedder's run).
     pub embed: Duration,
+    /// How many embedders ran (fewer than the matcher has when the cascade stopped early).
+    pub embedder_runs: u32,
 }
 
 impl StageTimings {
@@ -137,55 +172,109 @@ pub struct Analysis {
 pub struct Engine {
     config: EngineConfig,
     detector: Detector,
-    embedder: Embedder,
     detector_id: String,
-    embedder_id: String,
+    /// In the matcher's (cascade) order.
+    embedders: Vec<EmbedderSlot>,
+    matcher: Matcher,
+}
+
+struct EmbedderSlot {
+    info: EmbedderInfo,
+    embedder: Embedder,
     template: [[f32; 2]; 5],
-    threshold: f32,
+    /// Its chip is the canonical one, so the sharpness gate's chip can be reused.
+    canonical: bool,
 }
 
 impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine")
             .field("detector", &self.detector_id)
-            .field("embedder", &self.embedder_id)
-            .field("threshold", &self.threshold)
+            .field("matcher", &self.matcher.id)
+            .field("operating_point", &self.matcher.operating_point)
+            .field("threshold", &self.matcher.threshold)
             .finish_non_exhaustive()
     }
 }
 
+/// A face found, gated and ready to embed: what every embedder of a request starts from.
+struct Capture {
+    decoded: DecodedImage,
+    /// The landmarks the alignment uses (refined when refinement moved them).
+    aligned_on: Detection,
+    /// The sharpness gate's chip, kept for an embedder that takes the canonical geometry.
+    canonical_chip: AlignedFace,
+    face: FaceReport,
+    image: ImageInfo,
+}
+
+impl Capture {
+    fn template(&self, embeddings: Vec<ModelEmbedding>) -> FaceTemplate {
+        FaceTemplate {
+            embeddings,
+            face: self.face.clone(),
+            image: self.image.clone(),
+        }
+    }
+}
+
 impl Engine {
-    /// Loads and checks both models (SHA-256, input shapes, output layout).
+    /// Loads and checks the detector and every embedder of the matcher (SHA-256, input
+    /// shapes, output layout) and resolves the operating point's threshold.
     pub fn new(config: EngineConfig) -> Result<Engine, Error> {
         let manifest = Manifest::load(&config.manifest)?;
         let det_spec = manifest.select(config.detector.as_deref(), ModelRole::Detector)?;
-        let emb_spec = manifest.select(config.embedder.as_deref(), ModelRole::Embedder)?;
-        let (template, default_threshold) = match (emb_spec.template, emb_spec.threshold) {
-            (Some(t), Some(th)) => (t, th),
-            _ => {
-                return Err(Error::Config(format!(
-                    "embedder {} lacks template or threshold",
-                    emb_spec.id
-                )))
-            }
-        };
-        let threshold = config.threshold.unwrap_or(default_threshold);
-        if !threshold.is_finite() {
-            return Err(Error::Config("threshold must be a finite number".into()));
-        }
+        let matcher_spec = manifest.matcher(config.matcher.as_deref())?;
         let q = &config.quality;
         if !(0.0..=1.0).contains(&q.detection_threshold) || !(0.0..=1.0).contains(&q.nms_iou) {
             return Err(Error::Config("detection_threshold and nms_iou must lie in 0..1".into()));
         }
         let detector = Detector::new(LoadedModel::load(&manifest, det_spec, &config.backend)?)?;
-        let embedder = Embedder::new(LoadedModel::load(&manifest, emb_spec, &config.backend)?)?;
+        let mut embedders = Vec::with_capacity(matcher_spec.embedders.len());
+        for id in &matcher_spec.embedders {
+            let spec = manifest.select(Some(id), ModelRole::Embedder)?;
+            let template = spec
+                .template
+                .ok_or_else(|| Error::Config(format!("embedder {id} lacks a template")))?;
+            let embedder = Embedder::new(LoadedModel::load(&manifest, spec, &config.backend)?)?;
+            let canonical = template == align::CANONICAL_TEMPLATE
+                && (spec.input_width, spec.input_height) == (align::CANONICAL_SIZE, align::CANONICAL_SIZE);
+            embedders.push(EmbedderSlot {
+                info: EmbedderInfo {
+                    id: spec.id.clone(),
+                    dims: embedder.dims,
+                    input_size: (spec.input_width, spec.input_height),
+                    flip_augment: config.flip_augment.unwrap_or(spec.flip_augment),
+                    // Without calibration a model's z-score is its cosine.
+                    impostor: spec.impostor.unwrap_or(ScoreStats {
+                        mean: 0.0,
+                        std: 1.0,
+                        pairs: 0,
+                    }),
+                },
+                embedder,
+                template,
+                canonical,
+            });
+        }
+        let point = matcher_spec
+            .operating_point
+            .iter()
+            .find(|p| p.name == config.operating_point);
+        let matcher = Matcher::new(
+            matcher_spec.id.clone(),
+            embedders.iter().map(|e| e.info.impostor).collect(),
+            point,
+            config.operating_point,
+            config.threshold,
+            config.cascade,
+        )
+        .map_err(Error::Config)?;
         Ok(Engine {
             detector_id: det_spec.id.clone(),
-            embedder_id: emb_spec.id.clone(),
-            template,
-            threshold,
             detector,
-            embedder,
+            embedders,
+            matcher,
             config,
         })
     }
@@ -203,18 +292,28 @@ impl Engine {
         &self.detector_id
     }
 
-    pub fn embedder_id(&self) -> &str {
-        &self.embedder_id
+    /// The matcher deciding (manifest id).
+    pub fn matcher_id(&self) -> &str {
+        &self.matcher.id
     }
 
-    /// The cosine-similarity threshold for `match`.
+    /// The embedders, in the matcher's (cascade) order.
+    pub fn embedders(&self) -> impl ExactSizeIterator<Item = &EmbedderInfo> {
+        self.embedders.iter().map(|e| &e.info)
+    }
+
+    /// The threshold on the fused score for `match`.
     pub fn threshold(&self) -> f32 {
-        self.threshold
+        self.matcher.threshold
     }
 
-    /// Number of values in an embedding of this engine's model.
-    pub fn embedding_dims(&self) -> usize {
-        self.embedder.dims
+    pub fn operating_point(&self) -> OperatingPoint {
+        self.matcher.operating_point
+    }
+
+    /// Whether verification may stop before the last embedder (calibrated bounds, cascade on).
+    pub fn cascades(&self) -> bool {
+        self.matcher.cascades()
     }
 
     /// The detector's pinned input size (width, height).
@@ -243,13 +342,10 @@ impl Engine {
     pub fn refine(&self, image: &DecodedImage, face: &Detection) -> Result<Detection, Error> {
         let q = &self.config.quality;
         let working = face.scaled(image.scale);
-        let spec = self.embedder.spec();
         let refined = refine::refine_landmarks(
             &self.detector,
             &image.pixels,
             &working,
-            &self.template,
-            (spec.input_width, spec.input_height),
             q.detection_threshold,
             q.nms_iou,
         )?;
@@ -266,54 +362,63 @@ impl Engine {
         })
     }
 
-    /// Warps a face (original coordinates) into the embedder's input chip.
-    pub fn align(&self, image: &DecodedImage, face: &Detection) -> Result<AlignedFace, Error> {
-        let working = face.scaled(image.scale);
-        let spec = self.embedder.spec();
-        align::align(
-            &image.pixels,
-            &working.landmarks,
-            &self.template,
-            spec.input_width,
-            spec.input_height,
-        )
-        .ok_or_else(|| {
-            Error::Face(FaceRejection {
-                reason: Reason::Pose,
-                detail: "landmarks are degenerate (all in one place)".into(),
-            })
-        })
+    /// Warps a face (original coordinates) into the input chip of embedder `k` (an index into
+    /// [`Engine::embedders`]).
+    pub fn align(&self, image: &DecodedImage, face: &Detection, k: usize) -> Result<AlignedFace, Error> {
+        let slot = self.slot(k)?;
+        let (w, h) = slot.info.input_size;
+        warp(image, face, &slot.template, w, h)
     }
 
-    /// Embeds an aligned face.
-    pub fn embed(&self, face: &AlignedFace) -> Result<Embedding, Error> {
-        let raw = self.embedder.embed(face, self.config.flip_augment)?;
+    /// Embeds an aligned chip with embedder `k`.
+    pub fn embed(&self, face: &AlignedFace, k: usize) -> Result<Embedding, Error> {
+        let slot = self.slot(k)?;
+        let raw = slot.embedder.embed(face, slot.info.flip_augment)?;
         Embedding::from_raw(&raw)
-            .ok_or_else(|| Error::Internal(format!("{} produced a zero or non-finite embedding", self.embedder_id)))
+            .ok_or_else(|| Error::Internal(format!("{} produced a zero or non-finite embedding", slot.info.id)))
+    }
+
+    fn slot(&self, k: usize) -> Result<&EmbedderSlot, Error> {
+        self.embedders
+            .get(k)
+            .ok_or_else(|| Error::Internal(format!("no embedder {k}: the engine has {}", self.embedders.len())))
     }
 
     // ---- The whole path ----
 
-    /// Decodes, detects, applies the face policy and quality gates, aligns and embeds.
-    /// Never panics on any input; engine faults come back as `Err` inside `result`.
+    /// Decodes, detects, applies the face policy and quality gates, aligns and embeds with
+    /// every embedder. Never panics on any input; engine faults come back as `Err` inside
+    /// `result`.
     pub fn analyze(&self, bytes: &[u8], policy: FacePolicy) -> Analysis {
-        let mut timings = StageTimings::default();
+        let (mut analysis, capture) = self.capture(bytes, policy);
+        if let Ok(capture) = capture {
+            analysis.result = (0..self.embedders.len())
+                .map(|k| self.embed_step(&capture, k, &mut analysis.timings))
+                .collect::<Result<Vec<_>, _>>()
+                .map(|embeddings| capture.template(embeddings));
+        }
+        analysis
+    }
+
+    /// Everything up to the embedders: decode, detect, policy and gates, refinement, and the
+    /// canonical chip for the sharpness gate. The analysis records what was seen; its `result`
+    /// holds the error when there is no capture.
+    fn capture(&self, bytes: &[u8], policy: FacePolicy) -> (Analysis, Result<Capture, ()>) {
         let mut analysis = Analysis {
             image: None,
             faces: Vec::new(),
             face: None,
             result: Err(Error::Internal("analysis did not run".into())),
-            timings,
+            timings: StageTimings::default(),
         };
         let started = Instant::now();
         let decoded = self.decode(bytes);
-        timings.decode = started.elapsed();
+        analysis.timings.decode = started.elapsed();
         let decoded = match decoded {
             Ok(d) => d,
             Err(e) => {
                 analysis.result = Err(e);
-                analysis.timings = timings;
-                return analysis;
+                return (analysis, Err(()));
             }
         };
         let info = ImageInfo {
@@ -324,99 +429,172 @@ impl Engine {
             sha256: models::sha256_hex(bytes),
         };
         analysis.image = Some(info.clone());
-        analysis.result = self.analyze_decoded(
-            &decoded,
-            policy,
-            info,
-            &mut analysis.faces,
-            &mut analysis.face,
-            &mut timings,
-        );
-        analysis.timings = timings;
-        analysis
+        match self.capture_decoded(decoded, info, policy, &mut analysis) {
+            Ok(capture) => (analysis, Ok(capture)),
+            Err(e) => {
+                analysis.result = Err(e);
+                (analysis, Err(()))
+            }
+        }
     }
 
-    fn analyze_decoded(
+    fn capture_decoded(
         &self,
-        decoded: &DecodedImage,
+        decoded: DecodedImage,
+        image: ImageInfo,
         policy: FacePolicy,
-        info: ImageInfo,
-        faces_out: &mut Vec<Detection>,
-        face_out: &mut Option<FaceReport>,
-        timings: &mut StageTimings,
-    ) -> Result<FaceTemplate, Error> {
+        a: &mut Analysis,
+    ) -> Result<Capture, Error> {
         let q = &self.config.quality;
         let started = Instant::now();
-        let faces = self.detect(decoded);
-        timings.detect = started.elapsed();
-        *faces_out = faces?;
-        let faces = &*faces_out;
-        let chosen = quality::select(faces, decoded.width, decoded.height, policy, q)?;
-        let detection = faces[chosen];
+        let faces = self.detect(&decoded);
+        a.timings.detect = started.elapsed();
+        a.faces = faces?;
+        let chosen = quality::select(&a.faces, decoded.width, decoded.height, policy, q)?;
+        let detection = a.faces[chosen];
         let mut report = quality::measure(&detection, decoded.width, decoded.height);
-        let mut refined_landmarks = None;
-        let face_report = |quality, refined_landmarks| FaceReport {
+        a.face = Some(FaceReport {
             detection,
-            refined_landmarks,
-            quality,
-        };
-        *face_out = Some(face_report(report, None));
+            refined_landmarks: None,
+            quality: report,
+        });
         // The gates judge the first detection: on a face cut off at the border, the second
         // look (which sees black beyond the border) can place landmarks that no longer show it.
         quality::check_geometry(&detection, &report, decoded.width, decoded.height, q)?;
 
         let mut aligned_on = detection;
+        let mut refined_landmarks = None;
         if self.config.refine_landmarks {
             let started = Instant::now();
-            aligned_on = self.refine(decoded, &detection)?;
-            timings.detect += started.elapsed();
+            aligned_on = self.refine(&decoded, &detection)?;
+            a.timings.detect += started.elapsed();
             refined_landmarks = (aligned_on.landmarks != detection.landmarks).then_some(aligned_on.landmarks);
         }
 
+        // Sharpness is judged on the canonical chip, so the gate does not depend on which
+        // embedders run.
         let started = Instant::now();
-        let aligned = self.align(decoded, &aligned_on)?;
-        let sharpness = quality::sharpness(&aligned.chip);
-        timings.align = started.elapsed();
+        let (side, template) = (align::CANONICAL_SIZE, &align::CANONICAL_TEMPLATE);
+        let canonical_chip = warp(&decoded, &aligned_on, template, side, side)?;
+        let sharpness = quality::sharpness(&canonical_chip.chip);
+        a.timings.align += started.elapsed();
         report.sharpness = Some(sharpness);
-        *face_out = Some(face_report(report, refined_landmarks));
+        let face = FaceReport {
+            detection,
+            refined_landmarks,
+            quality: report,
+        };
+        a.face = Some(face.clone());
         if sharpness < q.min_sharpness {
             return Err(Error::Face(FaceRejection {
                 reason: Reason::Blurred,
                 detail: format!("sharpness {sharpness:.3} is below {:.3}", q.min_sharpness),
             }));
         }
-
-        let started = Instant::now();
-        let embedding = self.embed(&aligned);
-        timings.embed = started.elapsed();
-        Ok(FaceTemplate {
-            embedding: embedding?,
-            embedder_model: self.embedder_id.clone(),
-            face: face_report(report, refined_landmarks),
-            image: info,
+        Ok(Capture {
+            decoded,
+            aligned_on,
+            canonical_chip,
+            face,
+            image,
         })
     }
 
-    /// A template for one image (e.g. a KTP-el photo), or why none can be made.
+    /// Aligns and embeds a capture with embedder `k`.
+    fn embed_step(&self, capture: &Capture, k: usize, timings: &mut StageTimings) -> Result<ModelEmbedding, Error> {
+        let slot = self.slot(k)?;
+        let started = Instant::now();
+        let owned;
+        let aligned = if slot.canonical {
+            &capture.canonical_chip
+        } else {
+            owned = self.align(&capture.decoded, &capture.aligned_on, k)?;
+            &owned
+        };
+        timings.align += started.elapsed();
+        let started = Instant::now();
+        let embedding = self.embed(aligned, k);
+        timings.embed += started.elapsed();
+        timings.embedder_runs += 1;
+        Ok(ModelEmbedding {
+            model: slot.info.id.clone(),
+            embedding: embedding?,
+        })
+    }
+
+    /// A template for one image (e.g. a KTP-el photo) with every embedder, or why none can be
+    /// made.
     pub fn template(&self, bytes: &[u8], policy: FacePolicy) -> Result<FaceTemplate, Error> {
         self.analyze(bytes, policy).result
     }
 
-    /// Compares two embeddings of this engine's model: cosine similarity, higher is more alike.
-    pub fn score(&self, a: &Embedding, b: &Embedding) -> Option<f32> {
-        a.similarity(b)
+    /// A template with only the embedders named in `models` (ids of this engine's embedders),
+    /// e.g. to extend a gallery made before an embedder was added without re-running the others.
+    pub fn template_with(&self, bytes: &[u8], policy: FacePolicy, models: &[&str]) -> Result<FaceTemplate, Error> {
+        let (mut analysis, capture) = self.capture(bytes, policy);
+        let Ok(capture) = capture else {
+            return analysis.result;
+        };
+        let mut embeddings = Vec::new();
+        for k in 0..self.embedders.len() {
+            if models.contains(&self.embedders[k].info.id.as_str()) {
+                embeddings.push(self.embed_step(&capture, k, &mut analysis.timings)?);
+            }
+        }
+        Ok(capture.template(embeddings))
     }
 
-    /// Turns a score into a verdict with this engine's threshold and model ids.
-    pub fn decide(&self, score: f32) -> Verdict {
+    /// The z-score of embedder `k`'s cosine.
+    pub fn z_score(&self, k: usize, cosine: f32) -> f32 {
+        self.matcher.stats.get(k).map_or(cosine, |s| s.z(cosine))
+    }
+
+    /// Scores two sets of embeddings model by model, in the matcher's order; `None` when
+    /// either lacks one of the engine's embedders (or has it with another length).
+    pub fn model_scores<'a>(&self, a: &'a [ModelEmbedding], b: &'a [ModelEmbedding]) -> Option<Vec<ModelScore>> {
+        (0..self.embedders.len())
+            .map(|k| {
+                let id = &self.embedders[k].info.id;
+                let find = |set: &'a [ModelEmbedding]| set.iter().find(|e| &e.model == id).map(|e| &e.embedding);
+                let cosine = find(a)?.similarity(find(b)?)?;
+                Some(self.model_score(k, cosine))
+            })
+            .collect()
+    }
+
+    fn model_score(&self, k: usize, cosine: f32) -> ModelScore {
+        ModelScore {
+            model: self.embedders[k].info.id.clone(),
+            cosine,
+            z: self.z_score(k, cosine),
+        }
+    }
+
+    /// What the cascade decides after the first `zs.len()` embedders' z-scores: `None` when
+    /// the next embedder must run (never once all have run).
+    pub fn cascade_decision(&self, zs: &[f32]) -> Option<Decision> {
+        self.matcher.decide(zs)
+    }
+
+    /// Turns the scores of the embedders that ran into a verdict with this engine's threshold
+    /// and ids. With fewer scores than embedders the cascade's bounds decide; where they do
+    /// not, the verdict is `rejected` (a caller that stops early must ask
+    /// [`Engine::cascade_decision`] first).
+    pub fn decide(&self, model_scores: Vec<ModelScore>) -> Verdict {
+        let zs: Vec<f32> = model_scores.iter().map(|s| s.z).collect();
+        let decision = self.matcher.decide(&zs);
         Verdict {
-            decision: Decision::from_score(score, self.threshold),
-            score: Some(score),
-            threshold: self.threshold,
+            decision: decision.unwrap_or(Decision::Rejected),
+            score: Some(Matcher::fused(&zs)),
+            threshold: self.matcher.threshold,
+            operating_point: self.matcher.operating_point,
             reason: None,
-            detail: None,
+            detail: decision
+                .is_none()
+                .then(|| format!("only {} of {} embedders scored", zs.len(), self.embedders.len())),
             detector_model: self.detector_id.clone(),
-            embedder_model: self.embedder_id.clone(),
+            matcher: self.matcher.id.clone(),
+            model_scores,
         }
     }
 
@@ -425,87 +603,171 @@ impl Engine {
         Verdict {
             decision: Decision::Rejected,
             score: None,
-            threshold: self.threshold,
+            threshold: self.matcher.threshold,
+            operating_point: self.matcher.operating_point,
             reason: Some(reason),
             detail: Some(detail.into()),
             detector_model: self.detector_id.clone(),
-            embedder_model: self.embedder_id.clone(),
+            matcher: self.matcher.id.clone(),
+            model_scores: Vec::new(),
         }
     }
 
-    /// Verifies a selfie against a stored reference embedding. Input problems become a
-    /// `rejected` verdict with a reason; `Err` means the engine itself failed.
-    pub fn verify_embedding(&self, selfie: &[u8], reference: &Embedding) -> Result<(Verdict, Analysis), Error> {
-        let mut analysis = self.analyze(selfie, FacePolicy::Single);
-        let result = std::mem::replace(&mut analysis.result, Err(Error::Internal("moved".into())));
-        let verdict = match result {
-            Ok(template) => {
-                let score = self.score(&template.embedding, reference);
-                analysis.result = Ok(template);
-                match score {
-                    Some(s) => self.decide(s),
-                    None => self.rejected(
-                        Reason::GalleryModelMismatch,
-                        "reference embedding comes from another model",
-                    ),
+    /// Why `reference` cannot be compared with this engine's embedders, if it cannot.
+    fn reference_mismatch(&self, reference: &[ModelEmbedding]) -> Option<String> {
+        self.embedders.iter().find_map(|slot| {
+            let id = &slot.info.id;
+            match reference.iter().find(|e| &e.model == id) {
+                None => {
+                    Some(format!(
+                    "the reference has no {id} embedding (it holds {}); extend the gallery with `ikd gallery build`",
+                    reference.iter().map(|e| e.model.as_str()).collect::<Vec<_>>().join(", ")
+                ))
                 }
+                Some(e) if e.embedding.len() != slot.info.dims => Some(format!(
+                    "the reference's {id} embedding has {} values, the model makes {}",
+                    e.embedding.len(),
+                    slot.info.dims
+                )),
+                Some(_) => None,
             }
-            Err(e) => {
-                let verdict = match e.reason() {
-                    Some(reason) => self.rejected(reason, e.to_string()),
-                    None => return Err(e),
-                };
-                analysis.result = Err(e);
-                verdict
-            }
-        };
-        Ok((verdict, analysis))
-    }
-
-    /// Verifies a selfie against a stored template (checks it was made by the same model).
-    pub fn verify(&self, selfie: &[u8], reference: &FaceTemplate) -> Result<Verdict, Error> {
-        if reference.embedder_model != self.embedder_id {
-            return Ok(self.rejected(
-                Reason::GalleryModelMismatch,
-                format!(
-                    "reference made by {}, engine runs {}",
-                    reference.embedder_model, self.embedder_id
-                ),
-            ));
-        }
-        Ok(self.verify_embedding(selfie, &reference.embedding)?.0)
-    }
-
-    /// Compares a selfie (selfie rule) with an ID photo. `Err` only for engine faults.
-    pub fn compare(&self, selfie: &[u8], id_photo: &[u8]) -> Result<Comparison, Error> {
-        let (selfie_a, id_a) = rayon::join(
-            || self.analyze(selfie, FacePolicy::Single),
-            || self.analyze(id_photo, FacePolicy::Single),
-        );
-        self.compare_analyses(selfie_a, id_a)
-    }
-
-    /// Builds the comparison of two analyses (which image failed first decides the reason).
-    pub fn compare_analyses(&self, selfie: Analysis, id_photo: Analysis) -> Result<Comparison, Error> {
-        let verdict = match (&selfie.result, &id_photo.result) {
-            (Ok(a), Ok(b)) => match self.score(&a.embedding, &b.embedding) {
-                Some(s) => self.decide(s),
-                None => return Err(Error::Internal("two embeddings of one engine differ in length".into())),
-            },
-            (Err(e), _) | (Ok(_), Err(e)) => match e.reason() {
-                Some(reason) => {
-                    let which = if selfie.result.is_err() { "selfie" } else { "id photo" };
-                    self.rejected(reason, format!("{which}: {e}"))
-                }
-                None => return Err(Error::Internal(e.to_string())),
-            },
-        };
-        Ok(Comparison {
-            verdict,
-            selfie,
-            id_photo,
         })
     }
+
+    /// Verifies a selfie against stored embeddings (one per embedder of this engine, tagged by
+    /// model). The embedders run in cascade order and stop as soon as the decision is clear.
+    /// Input problems and a reference without this engine's models become a `rejected`
+    /// verdict with a reason; `Err` means the engine itself failed.
+    pub fn verify_embeddings(&self, selfie: &[u8], reference: &[ModelEmbedding]) -> Result<(Verdict, Analysis), Error> {
+        if let Some(detail) = self.reference_mismatch(reference) {
+            let analysis = Analysis {
+                image: None,
+                faces: Vec::new(),
+                face: None,
+                result: Err(Error::Internal(
+                    "not analysed: the reference does not fit the engine".into(),
+                )),
+                timings: StageTimings::default(),
+            };
+            return Ok((self.rejected(Reason::GalleryModelMismatch, detail), analysis));
+        }
+        let (mut analysis, capture) = self.capture(selfie, FacePolicy::Single);
+        let Ok(capture) = capture else {
+            let e = std::mem::replace(&mut analysis.result, Err(Error::Internal("moved".into())))
+                .err()
+                .unwrap_or_else(|| Error::Internal("capture failed without an error".into()));
+            let verdict = match e.reason() {
+                Some(reason) => self.rejected(reason, e.to_string()),
+                None => return Err(e),
+            };
+            analysis.result = Err(e);
+            return Ok((verdict, analysis));
+        };
+        let mut embeddings = Vec::new();
+        let mut scores = Vec::new();
+        for k in 0..self.embedders.len() {
+            let mine = self.embed_step(&capture, k, &mut analysis.timings)?;
+            let theirs = reference
+                .iter()
+                .find(|e| e.model == mine.model)
+                .ok_or_else(|| Error::Internal("reference checked above".into()))?;
+            let cosine = mine
+                .embedding
+                .similarity(&theirs.embedding)
+                .ok_or_else(|| Error::Internal("reference lengths checked above".into()))?;
+            scores.push(self.model_score(k, cosine));
+            embeddings.push(mine);
+            let zs: Vec<f32> = scores.iter().map(|s| s.z).collect();
+            if self.matcher.decide(&zs).is_some() {
+                break;
+            }
+        }
+        analysis.result = Ok(capture.template(embeddings));
+        Ok((self.decide(scores), analysis))
+    }
+
+    /// Verifies a selfie against a stored template.
+    pub fn verify(&self, selfie: &[u8], reference: &FaceTemplate) -> Result<Verdict, Error> {
+        Ok(self.verify_embeddings(selfie, &reference.embeddings)?.0)
+    }
+
+    /// Compares a selfie (selfie rule) with an ID photo, both analysed here. The cascade runs
+    /// each embedder on both images and stops as soon as the decision is clear. `Err` only for
+    /// engine faults.
+    pub fn compare(&self, selfie: &[u8], id_photo: &[u8]) -> Result<Comparison, Error> {
+        let ((mut selfie_a, selfie_c), (mut id_a, id_c)) = rayon::join(
+            || self.capture(selfie, FacePolicy::Single),
+            || self.capture(id_photo, FacePolicy::Single),
+        );
+        let (selfie_c, id_c) = match (selfie_c, id_c) {
+            (Ok(s), Ok(i)) => (s, i),
+            (s, _) => {
+                // Which image failed first decides the reason: the selfie's, if it failed.
+                let (failed, which) = if s.is_err() {
+                    (&selfie_a, "selfie")
+                } else {
+                    (&id_a, "id photo")
+                };
+                let verdict = match &failed.result {
+                    Err(e) => match e.reason() {
+                        Some(reason) => self.rejected(reason, format!("{which}: {e}")),
+                        None => return Err(Error::Internal(e.to_string())),
+                    },
+                    Ok(_) => return Err(Error::Internal("a failed capture left no error".into())),
+                };
+                return Ok(Comparison {
+                    verdict,
+                    selfie: selfie_a,
+                    id_photo: id_a,
+                });
+            }
+        };
+        let (mut selfie_e, mut id_e, mut scores) = (Vec::new(), Vec::new(), Vec::new());
+        for k in 0..self.embedders.len() {
+            let (mut ts, mut ti) = (selfie_a.timings, id_a.timings);
+            let (a, b) = rayon::join(
+                || self.embed_step(&selfie_c, k, &mut ts),
+                || self.embed_step(&id_c, k, &mut ti),
+            );
+            (selfie_a.timings, id_a.timings) = (ts, ti);
+            let (a, b) = (a?, b?);
+            let cosine = a
+                .embedding
+                .similarity(&b.embedding)
+                .ok_or_else(|| Error::Internal("two embeddings of one model differ in length".into()))?;
+            scores.push(self.model_score(k, cosine));
+            selfie_e.push(a);
+            id_e.push(b);
+            let zs: Vec<f32> = scores.iter().map(|s| s.z).collect();
+            if self.matcher.decide(&zs).is_some() {
+                break;
+            }
+        }
+        selfie_a.result = Ok(selfie_c.template(selfie_e));
+        id_a.result = Ok(id_c.template(id_e));
+        Ok(Comparison {
+            verdict: self.decide(scores),
+            selfie: selfie_a,
+            id_photo: id_a,
+        })
+    }
+}
+
+/// Aligns on a detection's landmarks (original coordinates) into a `w` x `h` chip.
+fn warp(
+    image: &DecodedImage,
+    face: &Detection,
+    template: &[[f32; 2]; 5],
+    w: u32,
+    h: u32,
+) -> Result<AlignedFace, Error> {
+    let working = face.scaled(image.scale);
+    align::align(&image.pixels, &working.landmarks, template, w, h).ok_or_else(|| {
+        Error::Face(FaceRejection {
+            reason: Reason::Pose,
+            detail: "landmarks are degenerate (all in one place)".into(),
+        })
+    })
 }
 
 /// A selfie compared with an ID photo, with what was seen in each.

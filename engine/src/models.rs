@@ -7,7 +7,7 @@
 
 use crate::backend::{BackendConfig, InferenceBackend, Output, Runner};
 use crate::error::ModelError;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 /// What a model is for.
@@ -43,6 +43,9 @@ pub struct ModelSpec {
     pub role: ModelRole,
     pub file: PathBuf,
     pub sha256: String,
+    /// Where `file` came from when it is a prepared (rewritten) copy of a published model.
+    #[serde(default)]
+    pub prepared_from: Option<SourceFile>,
     pub input_width: u32,
     pub input_height: u32,
     pub colour_order: ColourOrder,
@@ -51,15 +54,130 @@ pub struct ModelSpec {
     /// Embedder only: landmark positions in the input chip.
     #[serde(default)]
     pub template: Option<[[f32; 2]; 5]>,
-    /// Embedder only: default cosine threshold.
+    /// Embedder only: also embed the mirrored chip and average, unless the engine
+    /// configuration overrides it (kept where it was measured to pay, see README).
     #[serde(default)]
-    pub threshold: Option<f32>,
+    pub flip_augment: bool,
+    /// Embedder only: the distribution of its cosine scores over impostor pairs, which turns a
+    /// cosine into a z-score for fusion.
+    #[serde(default)]
+    pub impostor: Option<ScoreStats>,
+}
+
+/// The published file a prepared model was made from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceFile {
+    pub file: PathBuf,
+    pub sha256: String,
+    /// The command that made the prepared file from it.
+    pub command: String,
+}
+
+/// Mean and standard deviation of one embedder's cosine over impostor pairs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreStats {
+    pub mean: f32,
+    pub std: f32,
+    /// How many impostor pairs they were measured on.
+    pub pairs: u64,
+}
+
+impl ScoreStats {
+    /// The z-score of a cosine: how many impostor standard deviations above the impostor mean.
+    pub fn z(&self, cosine: f32) -> f32 {
+        (cosine - self.mean) / self.std
+    }
+}
+
+/// A named security level: the false-match rate the threshold was calibrated for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
+pub enum OperatingPoint {
+    #[serde(rename = "fmr-1e-3")]
+    Fmr1e3,
+    /// The default: the level FIDO's biometric certification asks of a verifier.
+    #[default]
+    #[serde(rename = "fmr-1e-4")]
+    Fmr1e4,
+    #[serde(rename = "fmr-1e-5")]
+    Fmr1e5,
+}
+
+impl OperatingPoint {
+    pub const ALL: [OperatingPoint; 3] = [OperatingPoint::Fmr1e3, OperatingPoint::Fmr1e4, OperatingPoint::Fmr1e5];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatingPoint::Fmr1e3 => "fmr-1e-3",
+            OperatingPoint::Fmr1e4 => "fmr-1e-4",
+            OperatingPoint::Fmr1e5 => "fmr-1e-5",
+        }
+    }
+
+    /// The false-match rate it stands for.
+    pub fn target_fmr(self) -> f64 {
+        match self {
+            OperatingPoint::Fmr1e3 => 1e-3,
+            OperatingPoint::Fmr1e4 => 1e-4,
+            OperatingPoint::Fmr1e5 => 1e-5,
+        }
+    }
+}
+
+impl std::fmt::Display for OperatingPoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for OperatingPoint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        OperatingPoint::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| format!("unknown operating point {s:?} (fmr-1e-3, fmr-1e-4, fmr-1e-5)"))
+    }
+}
+
+/// One `[[matcher]]` of the manifest: which embedders decide, in which order (the cascade
+/// runs them in this order, cheapest first), and the calibrated thresholds on their fused score.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatcherSpec {
+    pub id: String,
+    pub embedders: Vec<String>,
+    /// The manifest's default matcher (exactly one has it).
+    #[serde(default)]
+    pub default: bool,
+    #[serde(default)]
+    pub operating_point: Vec<OperatingPointSpec>,
+}
+
+/// A calibrated threshold on a matcher's fused score, with the cascade's early-decision bands.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperatingPointSpec {
+    pub name: OperatingPoint,
+    /// `match` when the fused score (mean of the per-model z-scores) reaches it.
+    pub threshold: f32,
+    /// Cascade, after step k (k = 1 .. n-1): decide `match` at once when the mean z-score of
+    /// the models run so far reaches `accept[k-1]`, `no_match` when it is at most `reject[k-1]`.
+    #[serde(default)]
+    pub accept: Vec<f32>,
+    #[serde(default)]
+    pub reject: Vec<f32>,
+    /// How it was calibrated (data, pairs, command).
+    pub calibrated_on: String,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ManifestFile {
     model: Vec<ModelSpec>,
+    #[serde(default)]
+    matcher: Vec<MatcherSpec>,
 }
 
 /// The parsed manifest and the directory its files are relative to.
@@ -67,6 +185,7 @@ struct ManifestFile {
 pub struct Manifest {
     pub path: PathBuf,
     pub models: Vec<ModelSpec>,
+    pub matchers: Vec<MatcherSpec>,
 }
 
 impl Manifest {
@@ -98,13 +217,54 @@ impl Manifest {
             if m.role == ModelRole::Detector && (m.input_width % 32 != 0 || m.input_height % 32 != 0) {
                 return Err(bad(format!("detector {}: input size must be a multiple of 32", m.id)));
             }
-            if m.role == ModelRole::Embedder && (m.template.is_none() || m.threshold.is_none()) {
-                return Err(bad(format!("embedder {}: needs `template` and `threshold`", m.id)));
+            if m.role == ModelRole::Embedder && m.template.is_none() {
+                return Err(bad(format!("embedder {}: needs a `template`", m.id)));
             }
+            if let Some(s) = m.impostor {
+                if !(s.mean.is_finite() && s.std.is_finite() && s.std > 0.0) {
+                    return Err(bad(format!("embedder {}: impostor std must be positive", m.id)));
+                }
+            }
+            if file.model.iter().filter(|o| o.id == m.id).count() > 1 {
+                return Err(bad(format!("model id {} appears twice", m.id)));
+            }
+        }
+        for k in &file.matcher {
+            if k.embedders.is_empty() {
+                return Err(bad(format!("matcher {}: no embedders", k.id)));
+            }
+            for e in &k.embedders {
+                match file.model.iter().find(|m| &m.id == e) {
+                    Some(m) if m.role == ModelRole::Embedder => {}
+                    Some(_) => return Err(bad(format!("matcher {}: {e} is not an embedder", k.id))),
+                    None => return Err(bad(format!("matcher {}: no model {e}", k.id))),
+                }
+            }
+            for p in &k.operating_point {
+                let steps = k.embedders.len() - 1;
+                if !p.threshold.is_finite()
+                    || !(p.accept.is_empty() || p.accept.len() == steps)
+                    || p.accept.len() != p.reject.len()
+                    || p.accept
+                        .iter()
+                        .zip(&p.reject)
+                        .any(|(a, r)| r.partial_cmp(a).is_none_or(|o| o.is_gt()))
+                {
+                    return Err(bad(format!(
+                        "matcher {} {}: needs a finite threshold and, for the cascade, {steps} accept and reject \
+                         bounds with reject <= accept",
+                        k.id, p.name
+                    )));
+                }
+            }
+        }
+        if file.matcher.iter().filter(|k| k.default).count() > 1 {
+            return Err(bad("more than one matcher has `default = true`".into()));
         }
         Ok(Manifest {
             path: path.to_owned(),
             models: file.model,
+            matchers: file.matcher,
         })
     }
 
@@ -136,6 +296,18 @@ impl Manifest {
             });
         }
         Ok(found)
+    }
+
+    /// The matcher with this id, or the manifest's default one.
+    pub fn matcher(&self, id: Option<&str>) -> Result<&MatcherSpec, ModelError> {
+        let found = match id {
+            Some(id) => self.matchers.iter().find(|m| m.id == id),
+            None => self.matchers.iter().find(|m| m.default).or(self.matchers.first()),
+        };
+        found.ok_or_else(|| ModelError::UnknownModel {
+            id: format!("matcher {}", id.unwrap_or("<default>")),
+            manifest: self.path.clone(),
+        })
     }
 
     pub fn file_path(&self, spec: &ModelSpec) -> PathBuf {

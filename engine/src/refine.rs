@@ -13,7 +13,7 @@ use crate::detect::{Detection, Detector, Point};
 use crate::error::ModelError;
 use image::RgbImage;
 
-/// The embedder chip's side as a fraction of the detector input's shorter side in the crop.
+/// The canonical chip's side as a fraction of the detector input's shorter side in the crop.
 /// Measured on LFW View 1 (FNMR at FMR 1e-3): 0.70 -> 5.6 %, 0.94 -> 5.4 %, 1.17 -> 5.9 %.
 pub const CHIP_FILL: f32 = 0.94;
 
@@ -29,16 +29,14 @@ pub(crate) fn refine_landmarks(
     detector: &Detector,
     image: &RgbImage,
     face: &Detection,
-    template: &[[f32; 2]; 5],
-    chip_size: (u32, u32),
     score_threshold: f32,
     nms_iou: f32,
 ) -> Result<Option<[Point; 5]>, ModelError> {
     let (dw, dh) = detector.input_size();
-    let (cw, ch) = (chip_size.0 as f32, chip_size.1 as f32);
-    let scale = CHIP_FILL * dw.min(dh) as f32 / cw.max(ch);
-    let (ox, oy) = ((dw as f32 - cw * scale) / 2.0, (dh as f32 - ch * scale) / 2.0);
-    let canonical: [[f32; 2]; 5] = template.map(|[x, y]| [x * scale + ox, y * scale + oy]);
+    let side = align::CANONICAL_SIZE as f32;
+    let scale = CHIP_FILL * dw.min(dh) as f32 / side;
+    let (ox, oy) = ((dw as f32 - side * scale) / 2.0, (dh as f32 - side * scale) / 2.0);
+    let canonical: [[f32; 2]; 5] = align::CANONICAL_TEMPLATE.map(|[x, y]| [x * scale + ox, y * scale + oy]);
     let Some(crop) = align::align(image, &face.landmarks, &canonical, dw as u32, dh as u32) else {
         return Ok(None);
     };

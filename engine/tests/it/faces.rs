@@ -296,7 +296,7 @@ fn the_engine_gives_identical_results_from_many_threads() {
     ];
     let serial: Vec<_> = names
         .iter()
-        .map(|n| engine().template(&read(n), FacePolicy::Single).unwrap().embedding)
+        .map(|n| engine().template(&read(n), FacePolicy::Single).unwrap().embeddings)
         .collect();
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..8)
@@ -308,7 +308,7 @@ fn the_engine_gives_identical_results_from_many_threads() {
                         let e = engine()
                             .template(&read(names[j]), FacePolicy::Single)
                             .unwrap()
-                            .embedding;
+                            .embeddings;
                         assert_eq!(&e, &serial[j]);
                     }
                 })
@@ -323,4 +323,77 @@ fn the_engine_gives_identical_results_from_many_threads() {
 #[test]
 fn fixture_photos_exist() {
     assert!(fixture("portraits/obama.jpg").is_file());
+}
+
+/// Every embedder alone, and their fusion, on real faces: the same person matches, different
+/// people do not (each matcher at its own calibrated FMR 1e-4 threshold).
+#[test]
+fn every_matcher_tells_the_same_person_from_different_people() {
+    let same = [
+        ("portraits/obama2.jpg", "portraits/obama.jpg"),
+        ("portraits/biden.jpg", "portraits/biden2.jpg"),
+        ("essex94/anpage/anpage.5.jpg", "essex94/anpage/anpage.1.jpg"),
+        ("essex94/asewil/asewil.9.jpg", "essex94/asewil/asewil.2.jpg"),
+        ("orl/s5/2.pgm", "orl/s5/7.pgm"),
+    ];
+    let different = [
+        ("portraits/obama.jpg", "portraits/biden2.jpg"),
+        ("essex94/anpage/anpage.1.jpg", "essex94/asewil/asewil.1.jpg"),
+        ("essex94/klclar/klclar.3.jpg", "essex94/lfso/lfso.3.jpg"),
+        ("orl/s5/2.pgm", "orl/s6/2.pgm"),
+    ];
+    for matcher in ["sface", "omz-0095", "dlib", "omz-0095+sface", "all-three"] {
+        let e = Engine::new(EngineConfig {
+            matcher: Some(matcher.into()),
+            cascade: false,
+            ..EngineConfig::default()
+        })
+        .unwrap();
+        for (a, b) in same {
+            let v = e.compare(&read(a), &read(b)).unwrap().verdict;
+            assert_eq!(v.decision, Decision::Match, "{matcher}: {a} vs {b}: {v:?}");
+            assert_eq!(v.embedders_used(), e.embedders().len());
+        }
+        for (a, b) in different {
+            let v = e.compare(&read(a), &read(b)).unwrap().verdict;
+            assert_eq!(v.decision, Decision::NoMatch, "{matcher}: {a} vs {b}: {v:?}");
+        }
+    }
+}
+
+/// The default engine stops after its first embedder when the score is clearly on one side,
+/// and its verdicts are those of the full fusion.
+#[test]
+fn the_cascade_stops_early_and_decides_like_full_fusion() {
+    let full = Engine::new(EngineConfig {
+        cascade: false,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    assert!(engine().cascades() && !full.cascades());
+    let reference = engine()
+        .template(&read("portraits/obama.jpg"), FacePolicy::Single)
+        .unwrap();
+    let mut early = 0;
+    for selfie in [
+        "portraits/obama2.jpg",
+        "portraits/obama3.jpg",
+        "portraits/biden.jpg",
+        "portraits/biden2.jpg",
+        "essex94/anpage/anpage.1.jpg",
+        "orl/s1/1.pgm",
+    ] {
+        let (c, _) = engine()
+            .verify_embeddings(&read(selfie), &reference.embeddings)
+            .unwrap();
+        let (f, _) = full.verify_embeddings(&read(selfie), &reference.embeddings).unwrap();
+        assert_eq!(c.decision, f.decision, "{selfie}: cascade {c:?} vs full {f:?}");
+        assert_eq!(f.embedders_used(), full.embedders().len());
+        assert_eq!(
+            c.model_scores[0], f.model_scores[0],
+            "the first embedder's score is the same"
+        );
+        early += usize::from(c.embedders_used() == 1);
+    }
+    assert!(early >= 4, "clear cases stop after one embedder ({early} of 6 did)");
 }

@@ -46,7 +46,7 @@ fn embeddings_of_identical_chips_match_onnxruntime() {
             },
             landmark_residual: 0.0,
         };
-        let ours = plain_engine().embed(&face).unwrap();
+        let ours = plain_engine().embed(&face, 0).unwrap();
         let theirs = floats(&im["embedding"]);
         let c = cosine(ours.as_slice(), &theirs);
         assert!(c >= 0.9999, "{}: cosine {c}", im["name"]);
@@ -101,7 +101,8 @@ fn plain_engine() -> &'static ikd_engine::Engine {
     static ENGINE: std::sync::OnceLock<ikd_engine::Engine> = std::sync::OnceLock::new();
     ENGINE.get_or_init(|| {
         ikd_engine::Engine::new(ikd_engine::EngineConfig {
-            flip_augment: false,
+            matcher: Some("dlib".into()),
+            flip_augment: Some(false),
             refine_landmarks: false,
             ..Default::default()
         })
@@ -119,9 +120,47 @@ fn whole_pipeline_agrees_with_the_python_onnxruntime_pipeline() {
             continue;
         }
         let bytes = std::fs::read(repo().join(source)).unwrap();
-        let ours = plain_engine().template(&bytes, FacePolicy::Center).unwrap().embedding;
-        let c = cosine(ours.as_slice(), &floats(&im["embedding"]));
+        let ours = plain_engine().template(&bytes, FacePolicy::Center).unwrap();
+        let c = cosine(ours.embeddings[0].embedding.as_slice(), &floats(&im["embedding"]));
         // Small faces (obama_and_biden: eyes ~40 px apart) are most sensitive to resampling.
         assert!(c >= 0.985, "{}: cosine {c}", im["name"]);
     }
+}
+
+/// Every embedder of the manifest on identical chips (made by
+/// `datasets/reference/make_embedder_reference.py` with each model's own template and size):
+/// tract's embedding must agree with onnxruntime's.
+#[test]
+fn every_embedder_matches_onnxruntime_on_identical_chips() {
+    let text = std::fs::read_to_string(repo().join("datasets/reference/embedders.json")).unwrap();
+    let r: Value = serde_json::from_str(&text).unwrap();
+    let engine = ikd_engine::Engine::new(ikd_engine::EngineConfig {
+        matcher: Some("all-three".into()),
+        flip_augment: Some(false),
+        ..Default::default()
+    })
+    .unwrap();
+    let mut checked = 0;
+    for im in r["images"].as_array().unwrap() {
+        for (k, info) in engine.embedders().enumerate() {
+            let e = &im["embedders"][&info.id];
+            let chip = image::open(repo().join(e["chip"].as_str().unwrap())).unwrap().to_rgb8();
+            assert_eq!(chip.dimensions(), info.input_size, "{}", info.id);
+            let face = AlignedFace {
+                chip,
+                transform: SimilarityTransform {
+                    a: 1.0,
+                    b: 0.0,
+                    tx: 0.0,
+                    ty: 0.0,
+                },
+                landmark_residual: 0.0,
+            };
+            let ours = engine.embed(&face, k).unwrap();
+            let c = cosine(ours.as_slice(), &floats(&e["embedding"]));
+            assert!(c >= 0.9999, "{} {}: cosine {c}", im["name"], info.id);
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 6 * 3);
 }
