@@ -14,12 +14,23 @@ fn row(i: u64) -> ResultRow {
         nik: format!("3174{:012}", 15_0590_0001u64 + i),
         input_row: i + 1,
         decision: if matched { "match" } else { "rejected" }.into(),
-        score: matched.then_some(0.93 + (i % 7) as f32 * 0.001),
-        threshold: 0.9,
+        score: matched.then_some(9.3 + (i % 7) as f32 * 0.01),
+        threshold: 4.9,
+        operating_point: "fmr-1e-4".into(),
         reason: (!matched).then(|| "no_face".into()),
         detail: (!matched).then(|| "no face found in the image".into()),
         detector_model: "yunet-2026may".into(),
-        embedder_model: "dlib-resnet-v1".into(),
+        matcher: "omz-0095+sface".into(),
+        model_scores: if matched {
+            vec![ikd_engine::ModelScore {
+                model: "omz-0095".into(),
+                cosine: 0.71,
+                z: 9.3,
+            }]
+        } else {
+            Vec::new()
+        },
+        embedders_used: u8::from(matched),
         selfie_sha256: Some(format!("{:064x}", i * 2_654_435_761)),
         gallery_photo_sha256: Some(format!("{:064x}", i * 40_503)),
         run_id: "run-0123456789abcdef".into(),

@@ -24,13 +24,19 @@ fn phone_photo() -> Vec<u8> {
     out
 }
 
-fn stages(c: &mut Criterion) {
-    let engine = Engine::new(EngineConfig::default()).expect("models load");
-    let plain = Engine::new(EngineConfig {
-        flip_augment: false,
+fn config(matcher: Option<&str>, cascade: bool) -> EngineConfig {
+    EngineConfig {
+        matcher: matcher.map(str::to_owned),
+        cascade,
         ..EngineConfig::default()
-    })
-    .expect("models load");
+    }
+}
+
+fn stages(c: &mut Criterion) {
+    // Every embedder, so each one's align and embed stage is measured.
+    let all = Engine::new(config(Some("all-three"), false)).expect("models load");
+    let engine = Engine::new(EngineConfig::default()).expect("models load");
+    let full = Engine::new(config(None, false)).expect("models load");
     let selfie = fixture("portraits/obama2.jpg"); // 1200x1500-ish portrait JPEG
     let id_photo = fixture("essex94/anpage/anpage.1.jpg"); // 180x200 ID-style JPEG
     let phone = phone_photo();
@@ -58,34 +64,59 @@ fn stages(c: &mut Criterion) {
         b.iter(|| engine.refine(black_box(&decoded), &face).unwrap())
     });
 
-    c.bench_function("align/similarity_warp_150", |b| {
-        b.iter(|| engine.align(black_box(&decoded), &face).unwrap())
-    });
+    for (k, info) in all.embedders().enumerate() {
+        let (cw, ch) = info.input_size;
+        c.bench_function(&format!("align/{}_{cw}x{ch}", info.id), |b| {
+            b.iter(|| all.align(black_box(&decoded), &face, k).unwrap())
+        });
+        let aligned = all.align(&decoded, &face, k).unwrap();
+        c.bench_function(
+            &format!(
+                "embed/{}{}",
+                info.id,
+                if info.flip_augment { "_flip_augmented" } else { "" }
+            ),
+            |b| b.iter(|| all.embed(black_box(&aligned), k).unwrap()),
+        );
+    }
 
-    let aligned = engine.align(&decoded, &face).unwrap();
-    c.bench_function("embed/dlib_resnet", |b| {
-        b.iter(|| plain.embed(black_box(&aligned)).unwrap())
-    });
-    c.bench_function("embed/dlib_resnet_flip_augmented", |b| {
-        b.iter(|| engine.embed(black_box(&aligned)).unwrap())
-    });
-
-    let a = engine.template(&selfie, FacePolicy::Single).unwrap().embedding;
-    let other = engine
+    let a = all.template(&selfie, FacePolicy::Single).unwrap();
+    let reference = engine
         .template(&fixture("portraits/obama.jpg"), FacePolicy::Single)
-        .unwrap()
-        .embedding;
-    c.bench_function("compare/cosine_128", |b| {
-        b.iter(|| engine.score(black_box(&a), black_box(&other)))
+        .unwrap();
+    let other = all
+        .template(&fixture("portraits/obama.jpg"), FacePolicy::Single)
+        .unwrap();
+    c.bench_function("compare/fused_score_all_three", |b| {
+        b.iter(|| {
+            all.decide(
+                all.model_scores(black_box(&a.embeddings), black_box(&other.embeddings))
+                    .unwrap(),
+            )
+        })
     });
 
     let mut g = c.benchmark_group("verify_one_request");
-    g.sample_size(30);
-    g.bench_function("selfie_portrait", |b| {
-        b.iter(|| engine.verify_embedding(black_box(&selfie), &other).unwrap())
+    g.sample_size(20);
+    g.bench_function("selfie_portrait_cascade", |b| {
+        b.iter(|| {
+            engine
+                .verify_embeddings(black_box(&selfie), &reference.embeddings)
+                .unwrap()
+        })
     });
-    g.bench_function("phone_12mp", |b| {
-        b.iter(|| engine.verify_embedding(black_box(&phone), &other).unwrap())
+    g.bench_function("selfie_portrait_full_fusion", |b| {
+        b.iter(|| {
+            full.verify_embeddings(black_box(&selfie), &reference.embeddings)
+                .unwrap()
+        })
+    });
+    g.bench_function("phone_12mp_cascade", |b| {
+        b.iter(|| {
+            engine
+                .verify_embeddings(black_box(&phone), &reference.embeddings)
+                .unwrap()
+        })
     });
     g.finish();
 }
@@ -95,41 +126,60 @@ fn stages(c: &mut Criterion) {
 fn backends(c: &mut Criterion) {
     let mut engines = vec![(
         "tract",
-        Engine::new(EngineConfig {
-            flip_augment: false,
-            ..EngineConfig::default()
-        })
-        .expect("models load"),
+        Engine::new(config(Some("all-three"), false)).expect("models load"),
     )];
     if InferenceBackend::OnnxRuntime.is_available() && std::env::var_os("ORT_DYLIB_PATH").is_some() {
         let config = EngineConfig {
-            flip_augment: false,
             backend: BackendConfig {
                 kind: InferenceBackend::OnnxRuntime,
                 onnxruntime_library: None,
             },
-            ..EngineConfig::default()
+            ..config(Some("all-three"), false)
         };
         engines.push(("onnxruntime", Engine::new(config).expect("ONNX Runtime backend loads")));
     }
     let selfie = fixture("portraits/obama2.jpg");
-    let reference = engines[0]
-        .1
-        .template(&fixture("portraits/obama.jpg"), FacePolicy::Single)
-        .unwrap();
-    let decoded = engines[0].1.decode(&selfie).unwrap();
-    let face = engines[0].1.detect(&decoded).unwrap()[0];
-    let aligned = engines[0].1.align(&decoded, &face).unwrap();
+    let first = &engines[0].1;
+    let decoded = first.decode(&selfie).unwrap();
+    let face = first.detect(&decoded).unwrap()[0];
+    let chips: Vec<_> = (0..first.embedders().len())
+        .map(|k| first.align(&decoded, &face, k).unwrap())
+        .collect();
     let mut g = c.benchmark_group("backend");
     for (name, engine) in &engines {
         g.bench_with_input(BenchmarkId::new("detect_yunet_320", name), engine, |b, e| {
             b.iter(|| e.detect(black_box(&decoded)).unwrap())
         });
-        g.bench_with_input(BenchmarkId::new("embed_dlib_resnet", name), engine, |b, e| {
-            b.iter(|| e.embed(black_box(&aligned)).unwrap())
-        });
-        g.bench_with_input(BenchmarkId::new("verify_selfie_no_flip", name), engine, |b, e| {
-            b.iter(|| e.verify_embedding(black_box(&selfie), &reference.embedding).unwrap())
+        for (k, info) in engine.embedders().enumerate() {
+            g.bench_with_input(BenchmarkId::new(format!("embed_{}", info.id), name), engine, |b, e| {
+                b.iter(|| e.embed(black_box(&chips[k]), k).unwrap())
+            });
+        }
+    }
+    g.finish();
+    // The default engine (cascade) on each backend.
+    let reference = first
+        .template(&fixture("portraits/obama.jpg"), FacePolicy::Single)
+        .unwrap();
+    let mut g = c.benchmark_group("backend_verify");
+    g.sample_size(20);
+    for (name, kind) in [
+        ("tract", InferenceBackend::Tract),
+        ("onnxruntime", InferenceBackend::OnnxRuntime),
+    ] {
+        if kind == InferenceBackend::OnnxRuntime && engines.len() < 2 {
+            continue;
+        }
+        let e = Engine::new(EngineConfig {
+            backend: BackendConfig {
+                kind,
+                onnxruntime_library: None,
+            },
+            ..EngineConfig::default()
+        })
+        .expect("engine");
+        g.bench_function(BenchmarkId::new("selfie_cascade", name), |b| {
+            b.iter(|| e.verify_embeddings(black_box(&selfie), &reference.embeddings).unwrap())
         });
     }
     g.finish();

@@ -13,6 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 YUNET_PATH = os.path.join(REPO, "models", "face_detection_yunet_2026may.onnx")
 DLIB_PATH = os.path.join(REPO, "models", "dlib_face_recognition_resnet_model_v1.onnx")
+SFACE_PATH = os.path.join(REPO, "models", "face_recognition_sface_2021dec.onnx")
 
 DET_SIZE = 320            # detector input is DET_SIZE x DET_SIZE (letterboxed, top-left anchored)
 SCORE_THRESHOLD = 0.6
@@ -30,6 +31,16 @@ TEMPLATE = np.array([
     [49.511, 99.806],
     [99.002, 99.750],
 ], dtype=np.float64)
+
+# YuNet landmarks -> SFace's 112x112 ArcFace template (MODELS.md), the one cv2.FaceRecognizerSF uses.
+ARCFACE_TEMPLATE = np.array([
+    [38.2946, 51.6963],
+    [73.5318, 51.5014],
+    [56.0252, 71.7366],
+    [41.5493, 92.3655],
+    [70.7299, 92.2041],
+], dtype=np.float64)
+SFACE_SIZE = 112
 
 DLIB_MEAN_RGB = np.array([122.782, 117.001, 104.298], dtype=np.float32)
 DLIB_SCALE = 256.0
@@ -185,6 +196,19 @@ def align_chip(img_bgr: np.ndarray, det: np.ndarray):
     chip_bgr = cv2.warpAffine(img_bgr, M, (CHIP_SIZE, CHIP_SIZE), flags=cv2.INTER_LINEAR,
                               borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
     return cv2.cvtColor(chip_bgr, cv2.COLOR_BGR2RGB), M
+
+
+def align_sface(img_bgr: np.ndarray, det: np.ndarray):
+    """Return the RGB uint8 112x112 SFace chip (ArcFace template) and its 2x3 matrix."""
+    M = umeyama(landmarks_of(det), ARCFACE_TEMPLATE)
+    chip_bgr = cv2.warpAffine(img_bgr, M, (SFACE_SIZE, SFACE_SIZE), flags=cv2.INTER_LINEAR,
+                              borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+    return cv2.cvtColor(chip_bgr, cv2.COLOR_BGR2RGB), M
+
+
+def sface_blob(chip_rgb: np.ndarray) -> np.ndarray:
+    """RGB uint8 112x112x3 -> float32 [1,3,112,112], raw 0..255 (the graph normalises)."""
+    return np.ascontiguousarray(chip_rgb.astype(np.float32).transpose(2, 0, 1)[None])
 
 
 def dlib_blob(chip_rgb: np.ndarray) -> np.ndarray:

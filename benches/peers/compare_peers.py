@@ -2,8 +2,15 @@
 """Compare the Python peer pipelines (onnxruntime, OpenCV) with ikd on one pairs CSV.
 
     compare_peers.py PAIRS.csv [--threshold 0.925] [--policy center] [--workers N]
-                     [--pipelines ort,opencv] [--ikd PATH_TO_IKD] [--ikd-ort-lib LIBONNXRUNTIME]
-                     [--json OUT]
+                     [--pipelines ort-sface,opencv-zoo,ort,opencv] [--cross-identity]
+                     [--ikd PATH_TO_IKD] [--ikd-ort-lib LIBONNXRUNTIME] [--json OUT]
+
+Pipelines: `ort-sface` (Python + onnxruntime, YuNet + SFace), `opencv-zoo` (OpenCV Zoo's own
+cv2.FaceDetectorYN + cv2.FaceRecognizerSF), `ort` and `opencv` (YuNet + dlib, the first round's
+peers). Accuracy is compared at the same operating point: FNMR on the genuine pairs at FMR 1e-3
+and 1e-4, each pipeline's threshold read off its own impostor scores (every cross-identity pair
+of the accepted images with --cross-identity, identity = the image's folder; else the pairs'
+impostors).
 
 PAIRS.csv has a header `a,b,same`; a and b are image paths relative to the CSV's folder.
 
@@ -120,6 +127,38 @@ def metrics(scores, labels, threshold, higher_is_same=True):
     return out
 
 
+OPERATING_FMRS = (1e-3, 1e-4)
+
+
+def fnmr_at_fmr(genuine, impostors, targets=OPERATING_FMRS):
+    """FNMR of the genuine scores at the lowest threshold that at most floor(target * n) of the n
+    impostor scores reach (the rule ikd eval uses), for each target."""
+    imp = np.sort(np.asarray(impostors, np.float64))[::-1]
+    gen = np.asarray(genuine, np.float64)
+    out = {}
+    for t in targets:
+        allowed = int(np.floor(t * imp.size))
+        if allowed >= imp.size:
+            continue
+        thr = np.nextafter(imp[allowed], np.inf)
+        out[f"{t:.0e}"] = {"threshold": float(thr), "fnmr": float(np.mean(gen < thr)),
+                           "impostor_pairs": int(imp.size), "underpowered": bool(imp.size * t < 1)}
+    return out
+
+
+def operating_points(cos, labels, by_path, base, cross_identity):
+    genuine = cos[labels == 1]
+    if not cross_identity:
+        return {"impostors": "pairs", **fnmr_at_fmr(genuine, cos[labels == 0])}
+    ok = sorted(p for p, r in by_path.items() if r["ok"])
+    ids = np.array([os.path.basename(os.path.dirname(p)) for p in ok])
+    E = np.array([C.l2n(by_path[p]["embedding"]) for p in ok], np.float32)
+    S = E @ E.T
+    iu = np.triu_indices(len(ok), 1)
+    different = ids[iu[0]] != ids[iu[1]]
+    return {"impostors": "cross-identity", **fnmr_at_fmr(genuine, S[iu][different])}
+
+
 def score_pairs(by_path, base, pairs):
     cos, dist = [], []
     for a, b, _ in pairs:
@@ -134,6 +173,7 @@ def score_pairs(by_path, base, pairs):
 
 
 IKD_EXTRA_ARGS = []  # set from --ikd-args
+IKD_CROSS_IDENTITY = []  # non-empty with --cross-identity
 
 # --------------------------------------------------------------------------------- ikd
 def _find_key(obj, names):
@@ -173,7 +213,7 @@ def _read_ikd_scores(path, base, pairs):
     if not rows:
         raise ValueError(f"no rows in {path}")
     keys = {k.lower(): k for k in rows[0].keys()}
-    sk = next((keys[k] for k in ("score", "cosine", "similarity", "cos", "sim") if k in keys), None)
+    sk = next((keys[k] for k in ("fused", "score", "cosine", "similarity", "cos", "sim") if k in keys), None)
     dk = next((keys[k] for k in ("same_pred", "decision", "match", "predicted", "pred", "accept") if k in keys), None)
     if sk is None:
         raise ValueError(f"no score column in {path}: {list(rows[0].keys())}")
@@ -206,6 +246,8 @@ def run_ikd(ikd, pairs_csv, base, pairs, n_images, timeout, backend_args=()):
     with tempfile.TemporaryDirectory() as td:
         scores_file = os.path.join(td, "ikd_scores.csv")
         cmd = [ikd, "eval", "pairs", pairs_csv, "--json", "--face-policy", "center", "--scores-out", scores_file] + IKD_EXTRA_ARGS + list(backend_args)
+        if IKD_CROSS_IDENTITY:
+            cmd.append("--cross-identity")
         out["command"] = " ".join(cmd)
         t0 = time.perf_counter()
         try:
@@ -242,6 +284,18 @@ def run_ikd(ikd, pairs_csv, base, pairs, n_images, timeout, backend_args=()):
     return out
 
 
+def ikd_operating_points(report, fused, labels, cross_identity):
+    """ikd's FNMR at FMR 1e-3 / 1e-4 for its own matcher: from its JSON when it scored the
+    cross-identity pairs itself, else from its fused scores on the pairs."""
+    if cross_identity and report:
+        m = next((x for x in report.get("matchers", []) if x["id"] == report.get("matcher")), None)
+        if m:
+            return {"impostors": "cross-identity", **{f"{p['target_fmr']:.0e}": {
+                "threshold": p["threshold"], "fnmr": p["fnmr"], "underpowered": p["underpowered"]}
+                for p in m["fused"]["at_fmr"] if p["target_fmr"] in OPERATING_FMRS}}
+    return {"impostors": "pairs", **fnmr_at_fmr(fused[labels == 1], fused[labels == 0])}
+
+
 # --------------------------------------------------------------------------------- main
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -249,7 +303,9 @@ def main(argv=None):
     ap.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="cosine threshold for decisions")
     ap.add_argument("--policy", choices=C.POLICIES, default="center")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
-    ap.add_argument("--pipelines", default="ort,opencv")
+    ap.add_argument("--pipelines", default="ort-sface,opencv-zoo")
+    ap.add_argument("--cross-identity", action="store_true",
+                    help="read FMR thresholds off every pair of accepted images of different people")
     ap.add_argument("--ikd", help="path to the ikd binary")
     ap.add_argument("--ikd-timeout", type=float, default=3600)
     ap.add_argument("--ikd-args", default="", help="extra ikd flags, e.g. '--no-flip-augment --threshold 0.90'")
@@ -261,6 +317,7 @@ def main(argv=None):
     ap.add_argument("--scores-out", help="write per-pair scores of every pipeline as CSV here")
     a = ap.parse_args(argv)
     IKD_EXTRA_ARGS[:] = a.ikd_args.split()
+    IKD_CROSS_IDENTITY[:] = [True] if a.cross_identity else []
 
     pairs_csv = os.path.abspath(a.pairs_csv)
     base, pairs = load_pairs(pairs_csv)
@@ -283,8 +340,12 @@ def main(argv=None):
     for name in [p.strip() for p in a.pipelines.split(",") if p.strip()]:
         if name == "ort":
             from pipeline_ort import OrtPipeline as F
+        elif name == "ort-sface":
+            from pipeline_ort import OrtSFacePipeline as F
         elif name == "opencv":
             from pipeline_opencv import OpenCVPipeline as F
+        elif name == "opencv-zoo":
+            from pipeline_opencv_zoo import OpenCVZooPipeline as F
         else:
             raise SystemExit(f"unknown pipeline {name}")
         if a.wait_idle > 0:
@@ -301,6 +362,7 @@ def main(argv=None):
             "pairs_with_no_face": int(np.sum(cos == -1.0)),
             "cosine": m,
             "euclidean": m_l2,
+            "operating_points": operating_points(cos, labels, by_path, base, a.cross_identity),
         }
         decisions[name] = cos >= a.threshold
         scores[name] = cos
@@ -327,6 +389,7 @@ def main(argv=None):
             decisions[key] = np.array(d, bool) if d is not None and None not in d else s >= a.threshold
             r["decision_source"] = "ikd's own decision column" if d is not None and None not in d else "cosine >= --threshold"
             r["cosine"] = metrics(s, labels, a.threshold)
+            r["operating_points"] = ikd_operating_points(r.get("report"), s, labels, a.cross_identity)
         else:
             r.pop("scores", None)
             r.pop("decisions", None)
@@ -386,13 +449,13 @@ def _print_table(rep, thr):
     print()
     print(f"pairs: {rep['pairs']}   distinct images: {rep['distinct_images']}   workers: {rep['workers']}   "
           f"policy: {rep['policy']}   threshold (cosine): {thr}")
-    hdr = f"{'pipeline':<8} {'img/s':>8} {'vs ikd':>7} {'no-face':>7} {'acc@thr':>8} {'best acc':>8} {'best thr':>8} {'AUC':>7} {'EER':>7} {'TAR@1e-3':>8} {'thr@1e-3':>8} {'acc L2<0.6':>10}"
+    hdr = f"{'pipeline':<11} {'img/s':>8} {'vs ikd':>7} {'no-face':>7} {'acc@thr':>8} {'best acc':>8} {'best thr':>8} {'AUC':>7} {'EER':>7} {'TAR@1e-3':>8} {'thr@1e-3':>8} {'acc L2<0.6':>10}"
     print(hdr)
     print("-" * len(hdr))
     for name, p in rep["pipelines"].items():
         t, m, e = p["throughput"], p["cosine"], p["euclidean"]
         r = f"{p['ratio_vs_ikd']:.2f}x" if p["ratio_vs_ikd"] else "-"
-        print(f"{name:<8} {t['images_per_s']:>8.1f} {r:>7} {t['no_face']:>7} {m['accuracy_at_threshold']:>8.4f} "
+        print(f"{name:<11} {t['images_per_s']:>8.1f} {r:>7} {t['no_face']:>7} {m['accuracy_at_threshold']:>8.4f} "
               f"{m['best_accuracy']:>8.4f} {m['best_threshold']:>8.4f} {m['auc']:>7.4f} {m['eer']:>7.4f} "
               f"{m['fmr_1e-3']['tar']:>8.4f} {m['fmr_1e-3']['threshold']:>8.4f} {e['accuracy_at_threshold']:>10.4f}")
     for name, p in rep["pipelines"].items():
@@ -403,7 +466,7 @@ def _print_table(rep, thr):
     ik = rep["ikd"]
     if ik.get("ok"):
         m = ik["cosine"]
-        print(f"{'ikd':<8} {ik['images_per_s']:>8.1f} {'1.00x':>7} {'?':>7} {m['accuracy_at_threshold']:>8.4f} "
+        print(f"{'ikd':<11} {ik['images_per_s']:>8.1f} {'1.00x':>7} {'?':>7} {m['accuracy_at_threshold']:>8.4f} "
               f"{m['best_accuracy']:>8.4f} {m['best_threshold']:>8.4f} {m['auc']:>7.4f} {m['eer']:>7.4f} "
               f"{m['fmr_1e-3']['tar']:>8.4f} {m['fmr_1e-3']['threshold']:>8.4f} {'-':>10}")
         print(f"  (ikd images/s from: {ik['images_per_s_source']})")
@@ -412,11 +475,24 @@ def _print_table(rep, thr):
     io = rep.get("ikd-ort")
     if io and io.get("ok"):
         m = io["cosine"]
-        print(f"{'ikd-ort':<8} {io['images_per_s']:>8.1f} {io.get('ratio_vs_ikd', 0):>6.2f}x {'?':>7} {m['accuracy_at_threshold']:>8.4f} "
+        print(f"{'ikd-ort':<11} {io['images_per_s']:>8.1f} {io.get('ratio_vs_ikd', 0):>6.2f}x {'?':>7} {m['accuracy_at_threshold']:>8.4f} "
               f"{m['best_accuracy']:>8.4f} {m['best_threshold']:>8.4f} {m['auc']:>7.4f} {m['eer']:>7.4f} "
               f"{m['fmr_1e-3']['tar']:>8.4f} {m['fmr_1e-3']['threshold']:>8.4f} {'-':>10}")
     elif io:
         print(f"ikd-ort: not available — {io.get('error')}")
+    print()
+    print("accuracy at the same operating point (FNMR on the genuine pairs; each pipeline's threshold "
+          "read off its own impostor scores):")
+    ops = [(n, p.get("operating_points")) for n, p in rep["pipelines"].items()]
+    for key in ("ikd", "ikd-ort"):
+        if rep.get(key, {}).get("ok"):
+            ops.append((key, rep[key].get("operating_points")))
+    for n, op in ops:
+        if not op:
+            continue
+        cells = "  ".join(f"FNMR @ FMR {k} {v['fnmr'] * 100:6.2f} %{'*' if v.get('underpowered') else ''}"
+                          for k, v in op.items() if k != "impostors")
+        print(f"  {n:<11} {cells}   (impostors: {op['impostors']})")
     print()
     print("accuracy / FMR / FNMR at fixed cosine thresholds:")
     rows = [(n, p["cosine"]) for n, p in rep["pipelines"].items()]

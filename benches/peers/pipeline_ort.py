@@ -4,7 +4,9 @@
 decode (cv2.imdecode) -> resize longest side to 320 + zero letterbox (top-left) -> YuNet via
 onnxruntime (BGR 0..255 NCHW, input dims pinned to 320x320) -> decode 12 outputs (MODELS.md),
 score >= 0.6, NMS IoU 0.3 -> original coords -> face policy -> Umeyama similarity to the
-150x150 template -> cv2.warpAffine bilinear, border 0 -> dlib ResNet via onnxruntime -> 128-d.
+embedder's template -> cv2.warpAffine bilinear, border 0 -> the embedder via onnxruntime:
+dlib ResNet (150x150, 128-d; `OrtPipeline`) or SFace (112x112 ArcFace template, RGB raw, 128-d;
+`OrtSFacePipeline`, `--embedder sface`).
 
 One single-threaded onnxruntime session pair per worker process; all cores via Pool(N).
 
@@ -66,6 +68,9 @@ class OrtPipeline:
     def embed_chip(self, chip_rgb):
         return self.emb.run([self.emb_out], {self.emb_in: C.dlib_blob(chip_rgb)})[0][0].astype(np.float32)
 
+    def align(self, img_bgr, det):
+        return C.align_chip(img_bgr, det)
+
     # -- whole pipeline on encoded bytes
     def process_bytes(self, data, policy="center"):
         img = C.decode_bgr(data)
@@ -75,9 +80,23 @@ class OrtPipeline:
         if i is None:
             return {"ok": False, "error": "no face" if len(dets) == 0 else "face policy rejected",
                     "n_faces": int(len(dets))}
-        chip, M = C.align_chip(img, dets[i])
+        chip, M = self.align(img, dets[i])
         return {"ok": True, "n_faces": int(len(dets)), "det": dets[i].tolist(),
                 "embedding": self.embed_chip(chip)}
+
+
+class OrtSFacePipeline(OrtPipeline):
+    """YuNet + SFace, both through onnxruntime (the weights-as-inputs file as published)."""
+    name = "ort-sface"
+
+    def __init__(self, yunet_path=C.YUNET_PATH, sface_path=C.SFACE_PATH, det_size=C.DET_SIZE):
+        super().__init__(yunet_path, sface_path, det_size)
+
+    def align(self, img_bgr, det):
+        return C.align_sface(img_bgr, det)
+
+    def embed_chip(self, chip_rgb):
+        return self.emb.run([self.emb_out], {self.emb_in: C.sface_blob(chip_rgb)})[0][0].astype(np.float32)
 
 
 def main(argv=None):
@@ -86,8 +105,10 @@ def main(argv=None):
     ap.add_argument("--policy", choices=C.POLICIES, default="center")
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--json", help="write per-image results (detection, 128-d embedding) here")
+    ap.add_argument("--embedder", choices=("dlib", "sface"), default="dlib")
     a = ap.parse_args(argv)
-    results, info = C.run_pool(OrtPipeline, a.images, a.policy, a.workers)
+    factory = OrtSFacePipeline if a.embedder == "sface" else OrtPipeline
+    results, info = C.run_pool(factory, a.images, a.policy, a.workers)
     print(json.dumps(info, indent=1))
     if a.json:
         for r in results:

@@ -207,74 +207,84 @@ pub fn det_curve(pairs: &[PairScore]) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// A threshold read off every cross-identity pair of an image set, with what it does to the
-/// protocol's own pairs.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct CrossIdentityPoint {
-    pub target_fmr: f64,
-    pub threshold: f32,
-    /// Impostor pairs at or above `threshold` among all cross-identity pairs.
-    pub false_matches: u64,
-    /// On the protocol's pairs at `threshold` (rejected pairs counted as errors).
-    pub protocol_accuracy: f64,
-    pub protocol_fmr: f64,
-    pub protocol_fnmr: f64,
+/// The lowest threshold at which at most `floor(target * n)` of the `n` impostor scores
+/// (sorted in descending order) reach it, with how many do: the same rule as the protocol's
+/// operating points, the threshold just above the next impostor score.
+pub fn threshold_at_fmr(impostors_desc: &[f32], target: f64) -> Option<(f32, u64)> {
+    let allowed = (target * impostors_desc.len() as f64).floor() as usize;
+    let at = *impostors_desc.get(allowed)?;
+    let threshold = next_up(at);
+    let false_matches = impostors_desc.partition_point(|&s| s >= threshold) as u64;
+    Some((threshold, false_matches))
 }
 
-/// FMR operating points measured on every pair of accepted images with different identities.
-#[derive(Debug, Clone, Serialize)]
+/// Rates on a protocol's pairs at one threshold: (FMR, FNMR, accuracy), rejected pairs
+/// counted as errors.
+pub fn protocol_rates(pairs: &[PairScore], threshold: f32) -> (f64, f64, f64) {
+    rates(pairs, threshold)
+}
+
+/// Scores of every pair of accepted images of different people (identity = the image's
+/// folder), for several models at once: `values[pair * models + k]` is model `k`'s score.
+/// A protocol's few impostor pairs (1,600 in LFW View 1) cannot pin a threshold at FMR 1e-3:
+/// that point is its second-highest impostor score. Every cross-identity pair (12 million on
+/// View 1) can.
 pub struct CrossIdentity {
     pub identities: usize,
     pub images: usize,
-    pub impostor_pairs: u64,
-    pub points: Vec<CrossIdentityPoint>,
+    pub models: usize,
+    pub values: Vec<f32>,
 }
 
-/// A protocol's few impostor pairs (1,600 in LFW View 1) cannot pin a threshold at FMR 1e-3:
-/// that point is the second-highest impostor score. Scoring every pair of images of different
-/// people (12 million on View 1) can. `images` are (identity, normalised embedding).
-pub fn cross_identity(images: &[(&str, &[f32])], protocol: &[PairScore], targets: &[f64]) -> CrossIdentity {
-    use rayon::prelude::*;
-    let scores: Vec<f32> = (0..images.len())
-        .into_par_iter()
-        .flat_map_iter(|i| {
-            let (id_i, e_i) = images[i];
-            images[i + 1..]
-                .iter()
-                .filter(move |(id_j, _)| *id_j != id_i)
-                .map(move |(_, e_j)| ikd_engine::dot(e_i, e_j))
-        })
-        .collect();
-    let mut identities: Vec<&str> = images.iter().map(|(id, _)| *id).collect();
-    identities.sort_unstable();
-    identities.dedup();
-    let n = scores.len() as u64;
-    let mut sorted = scores;
-    sorted.par_sort_unstable_by(|a, b| b.total_cmp(a));
-    let points = targets
-        .iter()
-        .filter_map(|&target| {
-            // Same rule as the protocol's operating points: at most floor(target * n) false
-            // matches, threshold just above the next impostor score.
-            let allowed = (target * n as f64).floor() as usize;
-            let at = *sorted.get(allowed)?;
-            let threshold = next_up(at);
-            let (fmr, fnmr, accuracy) = rates(protocol, threshold);
-            Some(CrossIdentityPoint {
-                target_fmr: target,
-                threshold,
-                false_matches: sorted.partition_point(|&s| s >= threshold) as u64,
-                protocol_accuracy: accuracy,
-                protocol_fmr: fmr,
-                protocol_fnmr: fnmr,
+impl CrossIdentity {
+    /// `identity[i]` is image i's person; `embeddings[k][i]` its normalised embedding by model k.
+    pub fn score(identity: &[&str], embeddings: &[Vec<&[f32]>]) -> CrossIdentity {
+        use rayon::prelude::*;
+        let models = embeddings.len();
+        let n = identity.len();
+        let values: Vec<f32> = (0..n)
+            .into_par_iter()
+            .flat_map_iter(|i| {
+                (i + 1..n)
+                    .filter(move |&j| identity[j] != identity[i])
+                    .flat_map(move |j| (0..models).map(move |k| ikd_engine::dot(embeddings[k][i], embeddings[k][j])))
             })
-        })
-        .collect();
-    CrossIdentity {
-        identities: identities.len(),
-        images: images.len(),
-        impostor_pairs: n,
-        points,
+            .collect();
+        let mut people: Vec<&str> = identity.to_vec();
+        people.sort_unstable();
+        people.dedup();
+        CrossIdentity {
+            identities: people.len(),
+            images: n,
+            models,
+            values,
+        }
+    }
+
+    pub fn pairs(&self) -> usize {
+        self.values.len() / self.models.max(1)
+    }
+
+    /// Model `k`'s scores, one per pair.
+    pub fn model(&self, k: usize) -> impl Iterator<Item = f32> + '_ {
+        self.values.iter().skip(k).step_by(self.models.max(1)).copied()
+    }
+
+    /// Every pair's scores, model by model.
+    pub fn rows(&self) -> impl Iterator<Item = &[f32]> + '_ {
+        self.values.chunks_exact(self.models.max(1))
+    }
+
+    /// Mean and standard deviation of model `k`'s scores.
+    pub fn stats(&self, k: usize) -> (f64, f64) {
+        let n = self.pairs().max(1) as f64;
+        let (mut sum, mut sq) = (0f64, 0f64);
+        for v in self.model(k) {
+            sum += f64::from(v);
+            sq += f64::from(v) * f64::from(v);
+        }
+        let mean = sum / n;
+        (mean, (sq / n - mean * mean).max(0.0).sqrt())
     }
 }
 
@@ -354,21 +364,28 @@ mod tests {
     }
 
     #[test]
-    fn cross_identity_thresholds_count_every_pair_of_different_people() {
-        // Three people, two images each, 1-d "embeddings": 12 cross-identity pairs.
-        let e: Vec<[f32; 1]> = [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6].map(|v| [v]).to_vec();
-        let images: Vec<(&str, &[f32])> = ["a", "a", "b", "b", "c", "c"]
-            .iter()
-            .zip(&e)
-            .map(|(id, v)| (*id, v.as_slice()))
-            .collect();
-        let c = cross_identity(&images, &[p(true, 0.9), p(false, 0.1)], &[0.1]);
-        assert_eq!(c.identities, 3);
-        assert_eq!(c.impostor_pairs, 12);
+    fn cross_identity_scores_every_pair_of_different_people() {
+        // Three people, two images each, 1-d "embeddings" for two models: 12 pairs.
+        let a: Vec<[f32; 1]> = [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6].map(|v| [v]).to_vec();
+        let b: Vec<[f32; 1]> = [1.0f32, 1.0, 1.0, 1.0, 1.0, 2.0].map(|v| [v]).to_vec();
+        let embeddings = vec![
+            a.iter().map(|v| v.as_slice()).collect::<Vec<_>>(),
+            b.iter().map(|v| v.as_slice()).collect::<Vec<_>>(),
+        ];
+        let c = CrossIdentity::score(&["a", "a", "b", "b", "c", "c"], &embeddings);
+        assert_eq!((c.identities, c.images, c.pairs()), (3, 6, 12));
+        let mut first: Vec<f32> = c.model(0).collect();
+        first.sort_by(|x, y| y.total_cmp(x));
         // Highest cross scores: 0.4*0.6=0.24 (b,c), 0.3*0.6=0.18 ... one false match allowed.
-        let point = c.points[0];
-        assert_eq!(point.false_matches, 1);
-        assert!(point.threshold > 0.20 && point.threshold <= 0.24 + 1e-6, "{point:?}");
-        assert_eq!(point.protocol_accuracy, 1.0);
+        let (t, false_matches) = threshold_at_fmr(&first, 0.1).unwrap();
+        assert_eq!(false_matches, 1);
+        assert!(t > 0.20 && t <= 0.24 + 1e-6, "{t}");
+        assert_eq!(
+            c.model(1).filter(|&v| v == 2.0).count(),
+            4,
+            "image 6 with each of b's and a's"
+        );
+        let (mean, _) = c.stats(1);
+        assert!((mean - 16.0 / 12.0).abs() < 1e-9);
     }
 }

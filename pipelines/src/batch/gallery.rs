@@ -1,21 +1,25 @@
 //! `ikd gallery build`: KTP-el photos -> templates in province-partitioned Parquet.
 //!
 //! ```text
-//! DIR/province=31/part-00000.parquet   nik, embedding (FixedSizeList<Float32, dims>), embedder_model,
-//!                                      detector_model, detector_score, inter_eye_px, sharpness,
-//!                                      photo_sha256, created_at
+//! DIR/province=31/part-00000.parquet   nik, photo_path, photo_sha256, detector_model, detector_score,
+//!                                      inter_eye_px, sharpness, created_at, and one column per
+//!                                      embedder: emb_<id> (FixedSizeList<Float32, dims>, nullable),
+//!                                      tagged with the model id in its field metadata (ikd.model)
 //! DIR/rejects/part-00000.parquet       nik, photo_path, input_row, reason, detail, created_at
 //! ```
 //!
 //! Re-running reads the NIKs already present (all partitions) and embeds only new ones, into
-//! new part files. Rejected NIKs are not in the gallery, so a later build retries them.
+//! new part files. Part files that lack one of the engine's embedders are extended in place:
+//! the photo is read again from `photo_path`, checked against `photo_sha256`, embedded with the
+//! missing embedders only, and the part file is rewritten atomically with the new column.
+//! Rejected NIKs are not in the gallery, so a later build retries them.
 
 use super::index::province_dir;
 use super::table::{required, TableReader};
-use super::{hex, nik_u64, part_files, remove_stray_tmp, results::write_parquet_atomic};
+use super::{nik_u64, part_files, remove_stray_tmp, results::write_parquet_atomic};
 use anyhow::Context;
 use arrow::array::{
-    ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
+    Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use ikd_engine::nik::Nik;
@@ -23,9 +27,12 @@ use ikd_engine::{Engine, FacePolicy};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// Field metadata key that tags an embedding column with its model id.
+pub const MODEL_KEY: &str = "ikd.model";
 
 /// Settings of a gallery build.
 #[derive(Debug, Clone)]
@@ -62,30 +69,57 @@ pub struct GalleryBuildReport {
     pub rejected: u64,
     pub rejects_by_reason: BTreeMap<String, u64>,
     pub added_by_province: BTreeMap<String, u64>,
+    /// Existing entries that got the embeddings of embedders they lacked, per model.
+    pub extended_by_model: BTreeMap<String, u64>,
+    /// Existing entries that could not be extended (photo gone or changed): they keep a null
+    /// for that model, and a run reports them as `gallery_model_mismatch`.
+    pub not_extended: u64,
     pub files_written: Vec<PathBuf>,
     pub seconds: f64,
 }
 
-pub fn gallery_schema(dims: usize) -> SchemaRef {
-    Arc::new(Schema::new(vec![
+/// The embedding column of a model: `emb_` and the id with `-` as `_`.
+pub fn embedding_column(model: &str) -> String {
+    format!("emb_{}", model.replace('-', "_"))
+}
+
+fn embedding_field(model: &str, dims: usize) -> Field {
+    Field::new(
+        embedding_column(model),
+        DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), dims as i32),
+        true,
+    )
+    .with_metadata(HashMap::from([(MODEL_KEY.to_owned(), model.to_owned())]))
+}
+
+/// The schema of a gallery part file holding embeddings of `models` (id, dims).
+pub fn gallery_schema(models: &[(String, usize)]) -> SchemaRef {
+    let mut fields = vec![
         Field::new("nik", DataType::Utf8, false),
-        Field::new(
-            "embedding",
-            DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), dims as i32),
-            false,
-        ),
-        Field::new("embedder_model", DataType::Utf8, false),
+        Field::new("photo_path", DataType::Utf8, false),
+        Field::new("photo_sha256", DataType::Utf8, false),
         Field::new("detector_model", DataType::Utf8, false),
         Field::new("detector_score", DataType::Float32, false),
         Field::new("inter_eye_px", DataType::Float32, false),
         Field::new("sharpness", DataType::Float32, true),
-        Field::new("photo_sha256", DataType::Utf8, false),
         Field::new(
             "created_at",
             DataType::Timestamp(TimeUnit::Microsecond, Some("+00:00".into())),
             false,
         ),
-    ]))
+    ];
+    fields.extend(models.iter().map(|(m, d)| embedding_field(m, *d)));
+    Arc::new(Schema::new(fields))
+}
+
+/// The models whose embeddings a gallery file schema holds, with their column index.
+pub fn embedding_columns(schema: &Schema) -> Vec<(String, usize)> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| f.metadata().get(MODEL_KEY).map(|m| (m.clone(), i)))
+        .collect()
 }
 
 pub fn rejects_schema() -> SchemaRef {
@@ -103,13 +137,18 @@ pub fn rejects_schema() -> SchemaRef {
     ]))
 }
 
+/// One gallery entry on its way to a part file.
 struct Template {
     nik: String,
-    embedding: Vec<f32>,
+    photo_path: String,
+    photo_sha256: String,
+    detector_model: String,
     detector_score: f32,
     inter_eye_px: f32,
     sharpness: Option<f32>,
-    photo_sha256: String,
+    created_at: i64,
+    /// One per model of the file, in its order; `None` where the entry has none.
+    embeddings: Vec<Option<Vec<f32>>>,
 }
 
 struct Reject {
@@ -166,6 +205,10 @@ fn next_part(dir: &Path) -> anyhow::Result<u32> {
     Ok(next)
 }
 
+fn engine_models(engine: &Engine) -> Vec<(String, usize)> {
+    engine.embedders().map(|e| (e.id.clone(), e.dims)).collect()
+}
+
 /// Builds or extends the gallery under `cfg.out`.
 pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<GalleryBuildReport> {
     let started = std::time::Instant::now();
@@ -178,16 +221,17 @@ pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<Galler
         remove_stray_tmp(&province_dir(&cfg.out, p))?;
     }
     remove_stray_tmp(&cfg.out.join("rejects"))?;
+    let mut report = GalleryBuildReport::default();
+    extend_existing(engine, cfg, &mut report)?;
     let existing = existing_niks(&cfg.out)?;
     let base = cfg.photos.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut reader = TableReader::open(&cfg.photos, &[required("nik"), required("photo_path")], cfg.chunk_size)?;
-    let mut report = GalleryBuildReport::default();
     let mut added_now: HashSet<u64> = HashSet::new();
     let mut buffered: BTreeMap<u8, Vec<Template>> = BTreeMap::new();
     let mut n_buffered = 0usize;
     let mut rejects: Vec<Reject> = Vec::new();
     let mut row_no = 0u64;
-    let dims = engine.embedding_dims();
+    let models = engine_models(engine);
     loop {
         let chunk = reader.next_chunk(cfg.chunk_size.max(1))?;
         if chunk.is_empty() {
@@ -236,27 +280,32 @@ pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<Galler
                 if path.trim().is_empty() {
                     return Err(reject("file_not_found", "photo_path is empty".into()));
                 }
-                let bytes = match std::fs::read(base.join(path)) {
+                let full = base.join(path);
+                let bytes = match std::fs::read(&full) {
                     Ok(b) => b,
                     Err(e) => return Err(reject("file_not_found", format!("cannot read photo: {e}"))),
                 };
+                // The gallery remembers where the photo lives (absolute), so that embedders
+                // added later can be computed and officers can see the photo (ikd review).
+                let stored_path = std::fs::canonicalize(&full).unwrap_or(full);
                 match engine.template(&bytes, FacePolicy::Single) {
-                    Ok(t) => {
-                        if t.embedding.len() != dims {
-                            return Err(reject("gallery_model_mismatch", "embedding length differs".into()));
-                        }
-                        Ok((
-                            nik.province_code(),
-                            Template {
-                                nik: nik.to_string(),
-                                embedding: t.embedding.as_slice().to_vec(),
-                                detector_score: t.face.detection.score,
-                                inter_eye_px: t.face.quality.inter_eye_px,
-                                sharpness: t.face.quality.sharpness,
-                                photo_sha256: t.image.sha256,
-                            },
-                        ))
-                    }
+                    Ok(t) => Ok((
+                        nik.province_code(),
+                        Template {
+                            nik: nik.to_string(),
+                            photo_path: stored_path.to_string_lossy().into_owned(),
+                            photo_sha256: t.image.sha256.clone(),
+                            detector_model: engine.detector_id().to_owned(),
+                            detector_score: t.face.detection.score,
+                            inter_eye_px: t.face.quality.inter_eye_px,
+                            sharpness: t.face.quality.sharpness,
+                            created_at,
+                            embeddings: models
+                                .iter()
+                                .map(|(m, _)| t.embedding(m).map(|e| e.as_slice().to_vec()))
+                                .collect(),
+                        },
+                    )),
                     Err(e) => {
                         let code = e.reason().map(|r| r.as_str()).unwrap_or("engine_error");
                         Err(reject(code, e.to_string()))
@@ -285,63 +334,229 @@ pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<Galler
             );
         }
         if n_buffered >= cfg.flush_rows {
-            flush(engine, cfg, &mut buffered, created_at, dims, &mut report)?;
+            flush(cfg, &mut buffered, &models, &mut report)?;
             n_buffered = 0;
         }
         if rejects.len() >= cfg.flush_rows {
             flush_rejects(cfg, &mut rejects, created_at, &mut report)?;
         }
     }
-    flush(engine, cfg, &mut buffered, created_at, dims, &mut report)?;
+    flush(cfg, &mut buffered, &models, &mut report)?;
     flush_rejects(cfg, &mut rejects, created_at, &mut report)?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
 
+/// Rewrites every part file that lacks one of the engine's embedders with that embedder's
+/// column added: only the missing embedders run, on the photo the entry was built from.
+fn extend_existing(engine: &Engine, cfg: &GalleryBuildConfig, report: &mut GalleryBuildReport) -> anyhow::Result<()> {
+    let wanted = engine_models(engine);
+    for p in super::index::provinces_on_disk(&cfg.out)? {
+        for file in part_files(&province_dir(&cfg.out, p))? {
+            let mut rows = read_part(&file)?;
+            let have: Vec<(String, usize)> = rows.models.clone();
+            let missing: Vec<&str> = wanted
+                .iter()
+                .filter(|(m, _)| !have.iter().any(|(h, _)| h == m))
+                .map(|(m, _)| m.as_str())
+                .collect();
+            if missing.is_empty() {
+                continue;
+            }
+            if cfg.verbose {
+                eprintln!(
+                    "ikd gallery: extending {} ({} entries) with {}",
+                    file.display(),
+                    rows.templates.len(),
+                    missing.join(", ")
+                );
+            }
+            let computed: Vec<Option<ikd_engine::FaceTemplate>> = rows
+                .templates
+                .par_iter()
+                .map(|t| {
+                    let bytes = std::fs::read(&t.photo_path).ok()?;
+                    if ikd_engine::sha256_hex(&bytes) != t.photo_sha256 {
+                        return None;
+                    }
+                    engine.template_with(&bytes, FacePolicy::Single, &missing).ok()
+                })
+                .collect();
+            let mut models = have.clone();
+            for m in &missing {
+                let dims = wanted.iter().find(|(w, _)| w == m).map_or(0, |w| w.1);
+                models.push(((*m).to_owned(), dims));
+            }
+            for (t, c) in rows.templates.iter_mut().zip(&computed) {
+                match c {
+                    Some(c) => {
+                        for m in &missing {
+                            t.embeddings.push(c.embedding(m).map(|e| e.as_slice().to_vec()));
+                            *report.extended_by_model.entry((*m).to_owned()).or_default() += 1;
+                        }
+                    }
+                    None => {
+                        report.not_extended += 1;
+                        t.embeddings.extend(missing.iter().map(|_| None));
+                    }
+                }
+            }
+            rows.models = models;
+            write_part(&file, &rows)?;
+            report.files_written.push(file);
+        }
+    }
+    Ok(())
+}
+
+/// A part file's rows, decoded.
+struct Part {
+    models: Vec<(String, usize)>,
+    templates: Vec<Template>,
+}
+
+fn read_part(file: &Path) -> anyhow::Result<Part> {
+    let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file)?)
+        .with_context(|| format!("reading {}", file.display()))?;
+    let schema = builder.schema().clone();
+    let columns = embedding_columns(&schema);
+    let dims = |i: usize| match schema.field(i).data_type() {
+        DataType::FixedSizeList(_, n) => *n as usize,
+        _ => 0,
+    };
+    let models: Vec<(String, usize)> = columns.iter().map(|(m, i)| (m.clone(), dims(*i))).collect();
+    let mut templates = Vec::new();
+    for batch in builder.build()? {
+        let batch = batch?;
+        let s = |name: &str| -> anyhow::Result<StringArray> {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned())
+                .with_context(|| format!("{}: no string column {name}", file.display()))
+        };
+        let f = |name: &str| -> anyhow::Result<Float32Array> {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_any().downcast_ref::<Float32Array>().cloned())
+                .with_context(|| format!("{}: no float column {name}", file.display()))
+        };
+        let (nik, path, sha, det) = (s("nik")?, s("photo_path")?, s("photo_sha256")?, s("detector_model")?);
+        let (score, eyes, sharp) = (f("detector_score")?, f("inter_eye_px")?, f("sharpness")?);
+        let created = batch
+            .column_by_name("created_at")
+            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>().cloned())
+            .with_context(|| format!("{}: no created_at", file.display()))?;
+        let embs: Vec<&FixedSizeListArray> = columns
+            .iter()
+            .map(|(_, i)| {
+                batch
+                    .column(*i)
+                    .as_any()
+                    .downcast_ref::<FixedSizeListArray>()
+                    .with_context(|| format!("{}: embedding column {i} is not a list", file.display()))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        for r in 0..batch.num_rows() {
+            templates.push(Template {
+                nik: nik.value(r).to_owned(),
+                photo_path: path.value(r).to_owned(),
+                photo_sha256: sha.value(r).to_owned(),
+                detector_model: det.value(r).to_owned(),
+                detector_score: score.value(r),
+                inter_eye_px: eyes.value(r),
+                sharpness: sharp.is_valid(r).then(|| sharp.value(r)),
+                created_at: created.value(r),
+                embeddings: embs.iter().map(|e| list_value(e, r)).collect(),
+            });
+        }
+    }
+    Ok(Part { models, templates })
+}
+
+/// Row `r` of an embedding column, `None` when null.
+pub fn list_value(list: &FixedSizeListArray, r: usize) -> Option<Vec<f32>> {
+    if list.is_null(r) {
+        return None;
+    }
+    let values = list.values().as_any().downcast_ref::<Float32Array>()?;
+    let (start, n) = (list.value_offset_at(r), list.value_length() as usize);
+    Some(values.values()[start..start + n].to_vec())
+}
+
+fn write_part(path: &Path, part: &Part) -> anyhow::Result<()> {
+    let rows = &part.templates;
+    let n = rows.len();
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|t| t.nik.as_str()))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|t| t.photo_path.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|t| t.photo_sha256.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|t| t.detector_model.as_str()),
+        )),
+        Arc::new(Float32Array::from_iter_values(rows.iter().map(|t| t.detector_score))),
+        Arc::new(Float32Array::from_iter_values(rows.iter().map(|t| t.inter_eye_px))),
+        Arc::new(rows.iter().map(|t| t.sharpness).collect::<Float32Array>()),
+        Arc::new(
+            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|t| t.created_at)).with_timezone("+00:00"),
+        ),
+    ];
+    for (k, (_, dims)) in part.models.iter().enumerate() {
+        let mut values = Vec::with_capacity(n * dims);
+        let mut valid = Vec::with_capacity(n);
+        for t in rows {
+            match t.embeddings.get(k).and_then(Option::as_ref) {
+                Some(e) if e.len() == *dims => {
+                    values.extend_from_slice(e);
+                    valid.push(true);
+                }
+                _ => {
+                    values.extend(std::iter::repeat_n(0.0, *dims));
+                    valid.push(false);
+                }
+            }
+        }
+        let item = Arc::new(Field::new("item", DataType::Float32, false));
+        let nulls = valid.iter().any(|v| !v).then(|| valid.into());
+        cols.push(Arc::new(FixedSizeListArray::try_new(
+            item,
+            *dims as i32,
+            Arc::new(Float32Array::from(values)),
+            nulls,
+        )?));
+    }
+    let batch = RecordBatch::try_new(gallery_schema(&part.models), cols)?;
+    write_parquet_atomic(path, &batch, None)
+}
+
 fn flush(
-    engine: &Engine,
     cfg: &GalleryBuildConfig,
     buffered: &mut BTreeMap<u8, Vec<Template>>,
-    created_at: i64,
-    dims: usize,
+    models: &[(String, usize)],
     report: &mut GalleryBuildReport,
 ) -> anyhow::Result<()> {
-    for (province, rows) in std::mem::take(buffered) {
+    for (province, mut rows) in std::mem::take(buffered) {
         if rows.is_empty() {
             continue;
         }
         let dir = province_dir(&cfg.out, province);
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!("part-{:05}.parquet", next_part(&dir)?));
-        let values = Float32Array::from_iter_values(rows.iter().flat_map(|t| t.embedding.iter().copied()));
-        let item = Arc::new(Field::new("item", DataType::Float32, false));
-        let emb = FixedSizeListArray::try_new(item, dims as i32, Arc::new(values), None)?;
-        let n = rows.len();
-        let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|t| t.nik.as_str()))),
-            Arc::new(emb),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                engine.embedder_id(),
-                n,
-            ))),
-            Arc::new(StringArray::from_iter_values(std::iter::repeat_n(
-                engine.detector_id(),
-                n,
-            ))),
-            Arc::new(Float32Array::from_iter_values(rows.iter().map(|t| t.detector_score))),
-            Arc::new(Float32Array::from_iter_values(rows.iter().map(|t| t.inter_eye_px))),
-            Arc::new(rows.iter().map(|t| t.sharpness).collect::<Float32Array>()),
-            Arc::new(StringArray::from_iter_values(
-                rows.iter().map(|t| t.photo_sha256.as_str()),
-            )),
-            Arc::new(
-                TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(created_at, n)).with_timezone("+00:00"),
-            ),
-        ];
-        let batch = RecordBatch::try_new(gallery_schema(dims), cols)?;
-        write_parquet_atomic(&path, &batch, None)?;
-        report.added += n as u64;
-        *report.added_by_province.entry(format!("{province:02}")).or_default() += n as u64;
+        // Each part file is a run sorted by NIK.
+        rows.sort_by(|a, b| a.nik.cmp(&b.nik));
+        let n = rows.len() as u64;
+        write_part(
+            &path,
+            &Part {
+                models: models.to_vec(),
+                templates: rows,
+            },
+        )?;
+        report.added += n;
+        *report.added_by_province.entry(format!("{province:02}")).or_default() += n;
         report.files_written.push(path);
     }
     Ok(())
@@ -392,5 +607,5 @@ pub fn fingerprint(gallery: &Path, provinces: &std::collections::BTreeSet<u8>) -
             ctx.update(format!("{p:02}/{}:{len}\n", f.file_name().unwrap_or_default().to_string_lossy()).as_bytes());
         }
     }
-    Ok(hex(ctx.finish().as_ref()))
+    Ok(super::hex(ctx.finish().as_ref()))
 }

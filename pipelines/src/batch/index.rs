@@ -1,14 +1,18 @@
-//! The in-memory gallery index of a run: only the provinces the run needs, stored compactly.
+//! The in-memory gallery index of a run: only the provinces the run needs, and only the
+//! embedders the engine runs, stored compactly.
 //!
-//! Per entry: the NIK as `u64` (8 bytes), one row of a contiguous `f32` matrix (4 x dims
-//! bytes), the photo SHA-256 as `[u8; 32]`, and a 1-byte index into the list of embedder model
-//! ids. No per-entry heap allocation, no hash map; lookup is a binary search.
+//! Per entry: the NIK as `u64` (8 bytes), the photo SHA-256 as `[u8; 32]`, one row of a
+//! contiguous `f32` matrix per embedder (4 x dims bytes each) and a byte with one bit per
+//! embedder saying whether the entry has that embedding. No per-entry heap allocation, no hash
+//! map; lookup is a binary search.
 
+use super::gallery::{embedding_columns, list_value};
 use super::{nik_u64, part_files, unhex32};
 use anyhow::{bail, Context};
-use arrow::array::{Array, FixedSizeListArray, Float32Array, StringArray};
+use arrow::array::{Array, FixedSizeListArray, StringArray};
 use ikd_engine::nik::Nik;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::ProjectionMask;
 use std::collections::BTreeSet;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -17,24 +21,22 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Default)]
 pub struct GalleryIndex {
     niks: Vec<u64>,
-    embeddings: Vec<f32>,
     photo_sha: Vec<[u8; 32]>,
-    model: Vec<u8>,
-    models: Vec<String>,
-    dims: usize,
-    /// Entries whose stored embedding length differed from `dims` (kept as zero rows, flagged
-    /// as a model mismatch on lookup).
-    wrong_dims: Vec<u64>,
+    /// The engine's embedders (id, dims), in its order.
+    models: Vec<(String, usize)>,
+    /// Per embedder, one row per entry (zeros where absent).
+    embeddings: Vec<Vec<f32>>,
+    /// Per entry, bit k: the entry has embedder k's embedding.
+    present: Vec<u8>,
 }
 
 /// A found gallery entry.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct GalleryEntry<'a> {
-    pub embedding: &'a [f32],
     pub photo_sha256: &'a [u8; 32],
-    pub embedder_model: &'a str,
-    /// The stored embedding has another length than this engine's.
-    pub wrong_dims: bool,
+    /// Per embedder of the engine, in its order; `None` where the entry has none (it was
+    /// built with other embedders and not extended).
+    pub embeddings: Vec<Option<&'a [f32]>>,
 }
 
 /// Directory of one province's partition.
@@ -60,15 +62,21 @@ pub fn provinces_on_disk(gallery: &Path) -> anyhow::Result<BTreeSet<u8>> {
 }
 
 impl GalleryIndex {
-    /// Bytes one entry takes in the index (excluding the `Vec` slack).
-    pub const fn bytes_per_entry(dims: usize) -> usize {
-        std::mem::size_of::<u64>() + dims * std::mem::size_of::<f32>() + std::mem::size_of::<[u8; 32]>() + 1
+    /// Bytes one entry takes in the index for embedders of these sizes (excluding `Vec` slack).
+    pub fn bytes_per_entry(dims: &[usize]) -> usize {
+        std::mem::size_of::<u64>()
+            + std::mem::size_of::<[u8; 32]>()
+            + 1
+            + dims.iter().map(|d| d * std::mem::size_of::<f32>()).sum::<usize>()
     }
 
-    /// Loads the partitions of `provinces` (missing partitions are simply empty).
-    pub fn load(gallery: &Path, provinces: &BTreeSet<u8>, dims: usize) -> anyhow::Result<GalleryIndex> {
+    /// Loads the partitions of `provinces` (missing partitions are simply empty), keeping the
+    /// embeddings of `models` (id, dims) only.
+    pub fn load(gallery: &Path, provinces: &BTreeSet<u8>, models: &[(String, usize)]) -> anyhow::Result<GalleryIndex> {
+        anyhow::ensure!(models.len() <= 8, "at most 8 embedders per gallery index");
         let mut idx = GalleryIndex {
-            dims,
+            models: models.to_vec(),
+            embeddings: vec![Vec::new(); models.len()],
             ..Default::default()
         };
         for &p in provinces {
@@ -78,127 +86,89 @@ impl GalleryIndex {
             }
         }
         idx.sort_and_dedup();
-        idx.wrong_dims.sort_unstable();
-        idx.niks.shrink_to_fit();
-        idx.embeddings.shrink_to_fit();
-        idx.photo_sha.shrink_to_fit();
-        idx.model.shrink_to_fit();
         Ok(idx)
     }
 
     fn load_file(&mut self, file: &Path) -> anyhow::Result<()> {
         let builder = ParquetRecordBatchReaderBuilder::try_new(File::open(file)?)?;
+        let schema = builder.schema().clone();
+        let columns = embedding_columns(&schema);
+        if columns.is_empty() && schema.index_of("embedding").is_ok() {
+            bail!("written by an older ikd (one untagged `embedding` column): rebuild the gallery with `ikd gallery build`");
+        }
+        // For each engine model, the file's column holding it (if any).
+        let wanted: Vec<Option<usize>> = self
+            .models
+            .iter()
+            .map(|(m, _)| columns.iter().find(|(c, _)| c == m).map(|(_, i)| *i))
+            .collect();
+        let (nik_i, sha_i) = (schema.index_of("nik")?, schema.index_of("photo_sha256")?);
+        let mut roots = vec![nik_i, sha_i];
+        roots.extend(wanted.iter().flatten().copied());
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots.iter().copied());
         let rows = builder.metadata().file_metadata().num_rows().max(0) as usize;
         self.niks.reserve(rows);
-        self.embeddings.reserve(rows * self.dims);
         self.photo_sha.reserve(rows);
-        self.model.reserve(rows);
-        for batch in builder.with_batch_size(8192).build()? {
+        self.present.reserve(rows);
+        for (k, e) in self.embeddings.iter_mut().enumerate() {
+            e.reserve(rows * self.models[k].1);
+        }
+        for batch in builder.with_projection(mask).with_batch_size(8192).build()? {
             let batch = batch?;
             let col = |name: &str| batch.column_by_name(name).with_context(|| format!("no column {name}"));
             let nik = col("nik")?
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .context("nik is not a string")?;
-            let emb = col("embedding")?
-                .as_any()
-                .downcast_ref::<FixedSizeListArray>()
-                .context("embedding is not a list")?;
-            let model = col("embedder_model")?
-                .as_any()
-                .downcast_ref::<StringArray>()
-                .context("embedder_model not a string")?;
             let sha = col("photo_sha256")?
                 .as_any()
                 .downcast_ref::<StringArray>()
                 .context("photo_sha256 not a string")?;
-            let width = emb.value_length() as usize;
-            let values = emb
-                .values()
-                .as_any()
-                .downcast_ref::<Float32Array>()
-                .context("embedding is not float32")?;
+            let lists: Vec<Option<&FixedSizeListArray>> = wanted
+                .iter()
+                .map(|w| {
+                    w.and_then(|i| batch.column_by_name(schema.field(i).name()))
+                        .and_then(|c| c.as_any().downcast_ref::<FixedSizeListArray>())
+                })
+                .collect();
             for r in 0..batch.num_rows() {
                 let Ok(n) = Nik::parse(nik.value(r)) else { continue };
-                let key = nik_u64(&n);
-                let m = model.value(r);
-                let mi = match self.models.iter().position(|x| x == m) {
-                    Some(i) => i,
-                    None => {
-                        if self.models.len() >= 255 {
-                            bail!("more than 255 embedder models in one gallery");
-                        }
-                        self.models.push(m.to_string());
-                        self.models.len() - 1
-                    }
-                };
-                self.niks.push(key);
-                self.model.push(mi as u8);
+                self.niks.push(nik_u64(&n));
                 self.photo_sha.push(unhex32(sha.value(r)).unwrap_or([0; 32]));
-                let start = emb.value_offset_at(r);
-                if width == self.dims && !emb.is_null(r) {
-                    self.embeddings
-                        .extend_from_slice(&values.values()[start..start + width]);
-                } else {
-                    self.embeddings.extend(std::iter::repeat_n(0.0, self.dims));
-                    self.wrong_dims.push(key);
+                let mut bits = 0u8;
+                for (k, list) in lists.iter().enumerate() {
+                    let dims = self.models[k].1;
+                    match list.and_then(|l| list_value(l, r)).filter(|v| v.len() == dims) {
+                        Some(v) => {
+                            self.embeddings[k].extend_from_slice(&v);
+                            bits |= 1 << k;
+                        }
+                        None => self.embeddings[k].extend(std::iter::repeat_n(0.0, dims)),
+                    }
                 }
+                self.present.push(bits);
             }
         }
         Ok(())
     }
 
-    /// Sorts every parallel array by NIK in place (cycle-following permutation, one spare
-    /// row of scratch) and keeps the first entry of a repeated NIK.
+    /// Sorts every parallel array by NIK and keeps the first entry of a repeated NIK.
     fn sort_and_dedup(&mut self) {
-        let n = self.niks.len();
-        let mut perm: Vec<u32> = (0..n as u32).collect();
-        perm.sort_by_key(|&i| (self.niks[i as usize], i));
-        // perm[j] = the index whose entry must end at position j.
-        let d = self.dims;
-        let mut row = vec![0f32; d];
-        for start in 0..n {
-            if perm[start] as usize == start {
-                continue;
+        let mut order: Vec<u32> = (0..self.niks.len() as u32).collect();
+        order.sort_by_key(|&i| (self.niks[i as usize], i));
+        // The gallery builder never writes a NIK twice; be safe anyway.
+        order.dedup_by_key(|i| self.niks[*i as usize]);
+        self.niks = order.iter().map(|&i| self.niks[i as usize]).collect();
+        self.photo_sha = order.iter().map(|&i| self.photo_sha[i as usize]).collect();
+        self.present = order.iter().map(|&i| self.present[i as usize]).collect();
+        for (k, matrix) in self.embeddings.iter_mut().enumerate() {
+            let d = self.models[k].1;
+            let mut sorted = Vec::with_capacity(order.len() * d);
+            for &i in &order {
+                sorted.extend_from_slice(&matrix[i as usize * d..(i as usize + 1) * d]);
             }
-            let (nik, sha, model) = (self.niks[start], self.photo_sha[start], self.model[start]);
-            row.copy_from_slice(&self.embeddings[start * d..(start + 1) * d]);
-            let mut j = start;
-            loop {
-                let k = perm[j] as usize;
-                perm[j] = j as u32;
-                if k == start {
-                    self.niks[j] = nik;
-                    self.photo_sha[j] = sha;
-                    self.model[j] = model;
-                    self.embeddings[j * d..(j + 1) * d].copy_from_slice(&row);
-                    break;
-                }
-                self.niks[j] = self.niks[k];
-                self.photo_sha[j] = self.photo_sha[k];
-                self.model[j] = self.model[k];
-                self.embeddings.copy_within(k * d..(k + 1) * d, j * d);
-                j = k;
-            }
+            *matrix = sorted;
         }
-        // Compact repeated NIKs (the gallery builder never writes them; be safe anyway).
-        let mut w = 0;
-        for r in 0..n {
-            if r > 0 && self.niks[r] == self.niks[w - 1] {
-                continue;
-            }
-            if w != r {
-                self.niks[w] = self.niks[r];
-                self.photo_sha[w] = self.photo_sha[r];
-                self.model[w] = self.model[r];
-                self.embeddings.copy_within(r * d..(r + 1) * d, w * d);
-            }
-            w += 1;
-        }
-        self.niks.truncate(w);
-        self.photo_sha.truncate(w);
-        self.model.truncate(w);
-        self.embeddings.truncate(w * d);
     }
 
     pub fn len(&self) -> usize {
@@ -209,30 +179,29 @@ impl GalleryIndex {
         self.niks.is_empty()
     }
 
-    pub fn dims(&self) -> usize {
-        self.dims
+    /// The embedders' sizes, in the engine's order.
+    pub fn dims(&self) -> Vec<usize> {
+        self.models.iter().map(|m| m.1).collect()
     }
 
     /// Heap bytes held by the index.
     pub fn heap_bytes(&self) -> usize {
         self.niks.capacity() * 8
-            + self.embeddings.capacity() * 4
             + self.photo_sha.capacity() * 32
-            + self.model.capacity()
-            + self.wrong_dims.capacity() * 8
+            + self.present.capacity()
+            + self.embeddings.iter().map(|e| e.capacity() * 4).sum::<usize>()
     }
 
     pub fn get(&self, nik: u64) -> Option<GalleryEntry<'_>> {
         let i = self.niks.binary_search(&nik).ok()?;
         Some(GalleryEntry {
-            embedding: &self.embeddings[i * self.dims..(i + 1) * self.dims],
             photo_sha256: &self.photo_sha[i],
-            embedder_model: self
-                .models
-                .get(usize::from(self.model[i]))
-                .map(String::as_str)
-                .unwrap_or(""),
-            wrong_dims: self.wrong_dims.binary_search(&nik).is_ok(),
+            embeddings: (0..self.models.len())
+                .map(|k| {
+                    let d = self.models[k].1;
+                    (self.present[i] & (1 << k) != 0).then(|| &self.embeddings[k][i * d..(i + 1) * d])
+                })
+                .collect(),
         })
     }
 }

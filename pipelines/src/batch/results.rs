@@ -2,8 +2,12 @@
 
 use super::{create_file, sync_dir, tmp_path};
 use anyhow::Context;
-use arrow::array::{ArrayRef, Float32Array, Int64Array, RecordBatch, StringArray, UInt64Array};
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::array::{
+    ArrayRef, Float32Array, Int64Array, ListArray, RecordBatch, StringArray, StructArray, UInt64Array, UInt8Array,
+};
+use arrow::buffer::OffsetBuffer;
+use arrow::datatypes::{DataType, Field, Fields, Schema, SchemaRef};
+use ikd_engine::ModelScore;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -20,13 +24,22 @@ pub struct ResultRow {
     pub input_row: u64,
     /// `match`, `no_match` or `rejected`.
     pub decision: String,
+    /// The fused score (mean z-score of the embedders that ran).
     pub score: Option<f32>,
     pub threshold: f32,
+    /// `fmr-1e-3`, `fmr-1e-4` or `fmr-1e-5`: what the threshold was calibrated for.
+    pub operating_point: String,
     /// Reason code (`Reason::as_str`) for `rejected` rows.
     pub reason: Option<String>,
     pub detail: Option<String>,
     pub detector_model: String,
-    pub embedder_model: String,
+    /// The matcher that decided (manifest id).
+    pub matcher: String,
+    /// Each embedder that ran, with its cosine and z-score, in cascade order.
+    pub model_scores: Vec<ModelScore>,
+    /// How many embedders ran on the selfie (fewer than the matcher has when the cascade
+    /// decided early; 0 when the row was refused before embedding).
+    pub embedders_used: u8,
     pub selfie_sha256: Option<String>,
     pub gallery_photo_sha256: Option<String>,
     pub run_id: String,
@@ -54,6 +67,7 @@ pub struct ReviewRow {
     pub decision: String,
     pub score: Option<f32>,
     pub threshold: f32,
+    pub model_scores: Vec<ModelScore>,
     /// The reason code of a rejected row, or `near_threshold` for a close `no_match`.
     pub review_reason: String,
     pub detail: Option<String>,
@@ -78,6 +92,55 @@ fn utf8(name: &str, nullable: bool) -> Field {
     Field::new(name, DataType::Utf8, nullable)
 }
 
+fn model_score_fields() -> Fields {
+    Fields::from(vec![
+        utf8("model", false),
+        Field::new("cosine", DataType::Float32, false),
+        Field::new("z", DataType::Float32, false),
+    ])
+}
+
+fn model_scores_field() -> Field {
+    Field::new(
+        "model_scores",
+        DataType::List(Arc::new(Field::new(
+            "item",
+            DataType::Struct(model_score_fields()),
+            false,
+        ))),
+        false,
+    )
+}
+
+/// `model_scores`: one list of (model, cosine, z) per row.
+fn model_scores_array<'a>(rows: impl Iterator<Item = &'a [ModelScore]>) -> ArrayRef {
+    let (mut models, mut cosines, mut zs, mut lengths) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for scores in rows {
+        lengths.push(scores.len());
+        for s in scores {
+            models.push(s.model.as_str());
+            cosines.push(s.cosine);
+            zs.push(s.z);
+        }
+    }
+    let items = StructArray::new(
+        model_score_fields(),
+        vec![
+            Arc::new(StringArray::from(models)) as ArrayRef,
+            Arc::new(Float32Array::from(cosines)),
+            Arc::new(Float32Array::from(zs)),
+        ],
+        None,
+    );
+    let item = Arc::new(Field::new("item", DataType::Struct(model_score_fields()), false));
+    Arc::new(ListArray::new(
+        item,
+        OffsetBuffer::from_lengths(lengths),
+        Arc::new(items),
+        None,
+    ))
+}
+
 pub fn result_schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         utf8("request_id", false),
@@ -86,10 +149,13 @@ pub fn result_schema() -> SchemaRef {
         utf8("decision", false),
         Field::new("score", DataType::Float32, true),
         Field::new("threshold", DataType::Float32, false),
+        utf8("operating_point", false),
         utf8("reason", true),
         utf8("detail", true),
         utf8("detector_model", false),
-        utf8("embedder_model", false),
+        utf8("matcher", false),
+        model_scores_field(),
+        Field::new("embedders_used", DataType::UInt8, false),
         utf8("selfie_sha256", true),
         utf8("gallery_photo_sha256", true),
         utf8("run_id", false),
@@ -114,6 +180,7 @@ pub fn review_schema() -> SchemaRef {
         utf8("decision", false),
         Field::new("score", DataType::Float32, true),
         Field::new("threshold", DataType::Float32, false),
+        model_scores_field(),
         utf8("review_reason", false),
         utf8("detail", true),
         utf8("run_id", false),
@@ -154,10 +221,13 @@ pub fn results_batch(rows: &[ResultRow]) -> anyhow::Result<RecordBatch> {
         s(rows, |r| &r.decision),
         of32(rows, |r| r.score),
         Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.threshold))),
+        s(rows, |r| &r.operating_point),
         os(rows, |r| r.reason.as_deref()),
         os(rows, |r| r.detail.as_deref()),
         s(rows, |r| &r.detector_model),
-        s(rows, |r| &r.embedder_model),
+        s(rows, |r| &r.matcher),
+        model_scores_array(rows.iter().map(|r| r.model_scores.as_slice())),
+        Arc::new(UInt8Array::from_iter_values(rows.iter().map(|r| r.embedders_used))),
         os(rows, |r| r.selfie_sha256.as_deref()),
         os(rows, |r| r.gallery_photo_sha256.as_deref()),
         s(rows, |r| &r.run_id),
@@ -183,6 +253,7 @@ pub fn review_batch(rows: &[ReviewRow]) -> anyhow::Result<RecordBatch> {
         s(rows, |r| &r.decision),
         of32(rows, |r| r.score),
         Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r.threshold))),
+        model_scores_array(rows.iter().map(|r| r.model_scores.as_slice())),
         s(rows, |r| &r.review_reason),
         os(rows, |r| r.detail.as_deref()),
         s(rows, |r| &r.run_id),

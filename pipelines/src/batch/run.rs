@@ -17,10 +17,10 @@ use super::shard::Shard;
 use super::table::{optional, required, TableReader};
 use super::{create_dir, hash64, hex, nik_u64, part_files, peak_rss_bytes, remove_stray_tmp, sha256_file, UsageError};
 use anyhow::Context;
-use arrow::array::{Array, Float32Array, StringArray};
+use arrow::array::{Array, Float32Array, StringArray, UInt8Array};
 use ikd_engine::credential::{ActivationSecret, CredentialIssuer, Gender, Identity, IssuerKey};
 use ikd_engine::nik::{Nik, NikError};
-use ikd_engine::{Decision, Embedding, Engine, Reason, ENGINE_VERSION};
+use ikd_engine::{Decision, Embedding, Engine, ModelEmbedding, Reason, ENGINE_VERSION};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
 use rayon::prelude::*;
@@ -57,7 +57,8 @@ pub struct RunConfig {
     /// CWT `iss` of issued credentials.
     pub issuer: String,
     pub validity_days: u64,
-    /// `no_match` rows scoring within this distance below the threshold go to review.
+    /// `no_match` rows whose fused score lies within this distance below the threshold go to
+    /// review (fused-score units).
     pub review_margin: f32,
     /// `iat` of the credentials; default: the time the run first started (kept in run.json).
     pub issued_at: Option<u64>,
@@ -76,7 +77,7 @@ impl RunConfig {
             threads: None,
             issuer: "https://ikd.example.id".into(),
             validity_days: 5 * 365,
-            review_margin: 0.05,
+            review_margin: 1.0,
             issued_at: None,
             progress: ProgressMode::Auto,
         }
@@ -92,7 +93,11 @@ pub struct Fingerprint {
     pub chunk_size: usize,
     pub shards: u32,
     pub detector_model: String,
-    pub embedder_model: String,
+    pub matcher: String,
+    /// The embedders that decide, in cascade order.
+    pub embedders: Vec<String>,
+    pub operating_point: String,
+    pub cascade: bool,
     pub threshold: f32,
     pub engine_version: String,
     pub credential_kid: Option<String>,
@@ -273,8 +278,9 @@ fn process_row(ctx: &Ctx<'_>, w: &Work<'_>) -> anyhow::Result<Processed> {
         input_row: w.input_row,
         decision: Decision::Rejected.as_str().into(),
         threshold: e.threshold(),
+        operating_point: e.operating_point().as_str().into(),
         detector_model: e.detector_id().into(),
-        embedder_model: e.embedder_id().into(),
+        matcher: e.matcher_id().into(),
         run_id: ctx.run_id.clone(),
         engine_version: ENGINE_VERSION.into(),
         ..Default::default()
@@ -302,23 +308,39 @@ fn process_row(ctx: &Ctx<'_>, w: &Work<'_>) -> anyhow::Result<Processed> {
                 ),
                 Some(entry) => {
                     r.gallery_photo_sha256 = Some(hex(entry.photo_sha256));
-                    let reference = Embedding::from_raw(entry.embedding);
+                    let reference: Option<Vec<ModelEmbedding>> = e
+                        .embedders()
+                        .zip(&entry.embeddings)
+                        .map(|(info, emb)| {
+                            Some(ModelEmbedding {
+                                model: info.id.clone(),
+                                embedding: Embedding::from_raw((*emb)?)?,
+                            })
+                        })
+                        .collect();
                     match reference {
-                        Some(reference) if entry.embedder_model == e.embedder_id() && !entry.wrong_dims => {
+                        Some(reference) => {
                             verify(ctx, &mut r, row, &reference)?;
                             if r.decision == Decision::Match.as_str() {
                                 identity = Some(nik.to_string());
                             }
                         }
-                        _ => reject(
-                            &mut r,
-                            Reason::GalleryModelMismatch,
-                            format!(
-                                "gallery template made by {}, engine runs {}",
-                                entry.embedder_model,
-                                e.embedder_id()
-                            ),
-                        ),
+                        None => {
+                            let missing: Vec<&str> = e
+                                .embedders()
+                                .zip(&entry.embeddings)
+                                .filter(|(_, emb)| emb.is_none())
+                                .map(|(info, _)| info.id.as_str())
+                                .collect();
+                            reject(
+                                &mut r,
+                                Reason::GalleryModelMismatch,
+                                format!(
+                                    "the gallery entry has no {} embedding; extend the gallery with `ikd gallery build`",
+                                    missing.join(", ")
+                                ),
+                            )
+                        }
                     }
                 }
             },
@@ -370,6 +392,7 @@ fn process_row(ctx: &Ctx<'_>, w: &Work<'_>) -> anyhow::Result<Processed> {
         decision: r.decision.clone(),
         score: r.score,
         threshold: r.threshold,
+        model_scores: r.model_scores.clone(),
         review_reason,
         detail: r.detail.clone(),
         run_id: r.run_id.clone(),
@@ -379,7 +402,7 @@ fn process_row(ctx: &Ctx<'_>, w: &Work<'_>) -> anyhow::Result<Processed> {
 }
 
 /// Reads the selfie and runs the engine; file problems and refusals become reasons.
-fn verify(ctx: &Ctx<'_>, r: &mut ResultRow, row: &[String], reference: &Embedding) -> anyhow::Result<()> {
+fn verify(ctx: &Ctx<'_>, r: &mut ResultRow, row: &[String], reference: &[ModelEmbedding]) -> anyhow::Result<()> {
     let e = ctx.engine;
     let rel = row[2].trim();
     let reject = |r: &mut ResultRow, reason: Reason, detail: String| {
@@ -421,15 +444,18 @@ fn verify(ctx: &Ctx<'_>, r: &mut ResultRow, row: &[String], reference: &Embeddin
     };
     r.selfie_sha256 = Some(ikd_engine::sha256_hex(&bytes));
     let (verdict, analysis) = e
-        .verify_embedding(&bytes, reference)
+        .verify_embeddings(&bytes, reference)
         .map_err(|err| anyhow::anyhow!("engine fault: {err}"))?;
     r.decision = verdict.decision.as_str().into();
     r.score = verdict.score;
     r.threshold = verdict.threshold;
+    r.operating_point = verdict.operating_point.as_str().into();
     r.reason = verdict.reason.map(|x| x.as_str().to_string());
     r.detail = verdict.detail;
     r.detector_model = verdict.detector_model;
-    r.embedder_model = verdict.embedder_model;
+    r.matcher = verdict.matcher;
+    r.embedders_used = verdict.model_scores.len() as u8;
+    r.model_scores = verdict.model_scores;
     let t = analysis.timings;
     r.decode_ms = Some(ms(t.decode));
     r.detect_ms = Some(ms(t.detect));
@@ -560,7 +586,10 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         chunk_size,
         shards: cfg.shard.count,
         detector_model: engine.detector_id().into(),
-        embedder_model: engine.embedder_id().into(),
+        matcher: engine.matcher_id().into(),
+        embedders: engine.embedders().map(|e| e.id.clone()).collect(),
+        operating_point: engine.operating_point().as_str().into(),
+        cascade: engine.cascades(),
         threshold: engine.threshold(),
         engine_version: ENGINE_VERSION.into(),
         credential_kid: issuer.as_ref().map(|i| i.key().kid().to_string()),
@@ -601,7 +630,8 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     }
     let n_chunks = total_rows.div_ceil(chunk_size as u64);
     let t_index = Instant::now();
-    let index = GalleryIndex::load(&cfg.gallery, &provinces, engine.embedding_dims())?;
+    let models: Vec<(String, usize)> = engine.embedders().map(|e| (e.id.clone(), e.dims)).collect();
+    let index = GalleryIndex::load(&cfg.gallery, &provinces, &models)?;
     let index_secs = t_index.elapsed().as_secs_f64();
 
     let shard_dir = format!("shard={}", cfg.shard.index);
@@ -742,7 +772,10 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         "run_id": state.run_id,
         "engine_version": ENGINE_VERSION,
         "detector_model": engine.detector_id(),
-        "embedder_model": engine.embedder_id(),
+        "matcher": engine.matcher_id(),
+        "embedders": fp.embedders,
+        "operating_point": engine.operating_point(),
+        "cascade": engine.cascades(),
         "threshold": engine.threshold(),
         "shard": {"index": cfg.shard.index, "count": cfg.shard.count},
         "input": {"path": cfg.requests.display().to_string(), "sha256": fp.input_sha256, "rows": total_rows, "chunks": n_chunks, "chunk_size": chunk_size},
@@ -753,6 +786,8 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         "reasons": agg.reasons,
         "review_rows": agg.review_rows,
         "credentials_issued": agg.credentials,
+        // Rows by the number of embedders that ran on the selfie (index 0: refused before any).
+        "decided_after_embedders": agg.embedders_used,
         "failed_chunks": failed_chunks,
         "resumed": resumed,
         "chunks_committed_before_start": committed_before,
@@ -764,7 +799,7 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
             "threads": pool.current_num_threads(),
             "gallery_index_entries": index.len(),
             "gallery_index_bytes": index.heap_bytes(),
-            "gallery_index_bytes_per_entry": GalleryIndex::bytes_per_entry(index.dims()),
+            "gallery_index_bytes_per_entry": GalleryIndex::bytes_per_entry(&index.dims()),
             "gallery_index_load_seconds": index_secs,
             "peak_rss_bytes": peak_rss_bytes(),
         },
@@ -791,6 +826,7 @@ struct Aggregate {
     review_rows: u64,
     credentials: u64,
     stage_ms: [f64; 4],
+    embedders_used: Vec<u64>,
 }
 
 /// Counts over the committed result files of this shard (also those of earlier attempts), one
@@ -804,6 +840,7 @@ fn aggregate(results_dir: &Path, review_dir: &Path, n_chunks: u64) -> anyhow::Re
         "decision",
         "reason",
         "credential",
+        "embedders_used",
         "decode_ms",
         "detect_ms",
         "align_ms",
@@ -844,6 +881,18 @@ fn aggregate(results_dir: &Path, review_dir: &Path, n_chunks: u64) -> anyhow::Re
             }
             if let Some(c) = s("credential") {
                 agg.credentials += (c.len() - c.null_count()) as u64;
+            }
+            if let Some(u) = batch
+                .column_by_name("embedders_used")
+                .and_then(|c| c.as_any().downcast_ref::<UInt8Array>().cloned())
+            {
+                for v in u.iter().flatten() {
+                    let v = usize::from(v);
+                    if agg.embedders_used.len() <= v {
+                        agg.embedders_used.resize(v + 1, 0);
+                    }
+                    agg.embedders_used[v] += 1;
+                }
             }
             for (i, n) in ["decode_ms", "detect_ms", "align_ms", "embed_ms"].iter().enumerate() {
                 if let Some(a) = f(n) {

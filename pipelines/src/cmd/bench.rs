@@ -3,7 +3,7 @@
 
 use super::common::EngineArgs;
 use anyhow::Context;
-use ikd_engine::{Embedding, FacePolicy, StageTimings};
+use ikd_engine::{FacePolicy, StageTimings};
 use rayon::prelude::*;
 use serde_json::json;
 use std::path::PathBuf;
@@ -55,12 +55,24 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!paths.is_empty(), "no images under {}", dir.display());
     let photos: Vec<Vec<u8>> = paths.iter().map(std::fs::read).collect::<Result<_, _>>()?;
     let engine = args.engine.build()?;
-    // Every request is verified against one fixed reference, as a run does against the gallery.
-    let reference: Embedding = photos
-        .iter()
-        .find_map(|p| engine.template(p, FacePolicy::Single).ok())
-        .context("no bundled image yields a face")?
-        .embedding;
+    // Every request is verified against the template of another photo of the same person, as
+    // a run does against the gallery: the selfie path is the genuine case, which is what most
+    // requests are (and where the cascade's share is reported from).
+    let templates: Vec<Option<ikd_engine::FaceTemplate>> = photos
+        .par_iter()
+        .map(|p| engine.template(p, FacePolicy::Single).ok())
+        .collect();
+    let references: Vec<&ikd_engine::FaceTemplate> = (0..photos.len())
+        .map(|i| {
+            let person = paths[i].parent();
+            let mate = (0..paths.len())
+                .filter(|&j| j != i && paths[j].parent() == person)
+                .find_map(|j| templates[j].as_ref());
+            mate.or(templates[i].as_ref())
+                .or_else(|| templates.iter().flatten().next())
+        })
+        .collect::<Option<_>>()
+        .context("no bundled image yields a face")?;
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let threads = if args.threads.is_empty() {
         vec![1, cores]
@@ -69,24 +81,32 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
 
     // Warm up every pooled plan state.
-    photos.par_iter().take(cores * 2).for_each(|p| {
-        let _ = engine.verify_embedding(p, &reference);
+    photos.par_iter().zip(&references).take(cores * 2).for_each(|(p, r)| {
+        let _ = engine.verify_embeddings(p, &r.embeddings);
     });
 
     let mut rows = Vec::new();
     for &t in &threads {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(t).build()?;
         let started = Instant::now();
-        let timings: Vec<StageTimings> = pool.install(|| {
+        let outcomes: Vec<(StageTimings, usize, ikd_engine::Decision)> = pool.install(|| {
             (0..args.requests)
                 .into_par_iter()
                 .map(|i| {
+                    let k = i % photos.len();
                     engine
-                        .verify_embedding(&photos[i % photos.len()], &reference)
-                        .map(|(_, a)| a.timings)
+                        .verify_embeddings(&photos[k], &references[k].embeddings)
+                        .map(|(v, a)| (a.timings, v.embedders_used(), v.decision))
                 })
                 .collect::<Result<_, _>>()
         })?;
+        let timings: Vec<StageTimings> = outcomes.iter().map(|o| o.0).collect();
+        let mut decided_at = vec![0u64; engine.embedders().len() + 1];
+        let last = decided_at.len() - 1;
+        for o in &outcomes {
+            decided_at[o.1.min(last)] += 1;
+        }
+        let matches = outcomes.iter().filter(|o| o.2 == ikd_engine::Decision::Match).count();
         let wall = started.elapsed();
         let sum = |f: fn(&StageTimings) -> Duration| {
             timings.iter().map(f).sum::<Duration>().as_secs_f64() * 1e3 / timings.len() as f64
@@ -105,12 +125,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 "embed": sum(|s| s.embed),
                 "total": sum(|s| s.total()),
             },
+            "mean_embedder_runs": timings.iter().map(|t| f64::from(t.embedder_runs)).sum::<f64>() / timings.len().max(1) as f64,
+            "decided_after_embedders": decided_at,
+            "matches": matches,
         }));
     }
     let out = json!({
         "images": paths.len(),
         "source": dir.display().to_string(),
-        "flip_augment": engine.config().flip_augment,
+        "matcher": engine.matcher_id(),
+        "embedders": engine.embedders().collect::<Vec<_>>(),
+        "cascade": engine.cascades(),
+        "refine_landmarks": engine.config().refine_landmarks,
         "detector_input": engine.detector_input_size(),
         "runs": rows,
     });
@@ -118,23 +144,36 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
-            "{} distinct images from {}, flip_augment={}",
+            "{} distinct images from {}, matcher {} ({}), cascade {}",
             paths.len(),
             dir.display(),
-            engine.config().flip_augment
+            engine.matcher_id(),
+            engine
+                .embedders()
+                .map(|e| format!("{}{}", e.id, if e.flip_augment { " +flip" } else { "" }))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if engine.cascades() { "on" } else { "off" }
         );
-        println!("threads  requests/s  per thread   decode  detect  align  embed  (mean ms per request)");
+        println!(
+            "threads  requests/s  per thread   decode  detect  align  embed  (mean ms per request)  embedders/request  decided after 1/2/3"
+        );
         for r in &rows {
             let m = &r["mean_ms"];
             println!(
-                "{:>7}  {:>10.1}  {:>10.1}   {:>6.2}  {:>6.2}  {:>5.2}  {:>5.2}",
+                "{:>7}  {:>10.1}  {:>10.1}   {:>6.2}  {:>6.2}  {:>5.2}  {:>5.2}                        {:>5.2}  {}",
                 r["threads"],
                 r["requests_per_s"].as_f64().unwrap_or(0.0),
                 r["requests_per_s_per_thread"].as_f64().unwrap_or(0.0),
                 m["decode"].as_f64().unwrap_or(0.0),
                 m["detect"].as_f64().unwrap_or(0.0),
                 m["align"].as_f64().unwrap_or(0.0),
-                m["embed"].as_f64().unwrap_or(0.0)
+                m["embed"].as_f64().unwrap_or(0.0),
+                r["mean_embedder_runs"].as_f64().unwrap_or(0.0),
+                r["decided_after_embedders"]
+                    .as_array()
+                    .map(|a| a.iter().skip(1).map(|v| v.to_string()).collect::<Vec<_>>().join("/"))
+                    .unwrap_or_default()
             );
         }
     }

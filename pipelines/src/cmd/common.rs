@@ -7,23 +7,33 @@ use std::path::PathBuf;
 /// How to build the engine: a TOML configuration file and/or single overrides.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct EngineArgs {
-    /// Engine configuration (TOML: manifest, detector, embedder, threshold, flip_augment,
-    /// refine_landmarks, [limits], [quality], [backend]); unset fields keep their documented defaults.
+    /// Engine configuration (TOML: manifest, detector, matcher, operating_point, threshold,
+    /// cascade, flip_augment, refine_landmarks, [limits], [quality], [backend]); unset fields
+    /// keep their documented defaults.
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
     /// Model manifest (default: the bundled models/manifest.toml or $IKD_MODELS_DIR).
     #[arg(long, value_name = "FILE", global = true)]
     pub manifest: Option<PathBuf>,
-    /// Embedder model id from the manifest.
+    /// Matcher id from the manifest (which embedders decide, in cascade order), e.g.
+    /// `omz-0095+sface` (default), `all-three`, `sface`, `omz-0095`, `dlib`.
     #[arg(long, global = true)]
-    pub embedder: Option<String>,
-    /// Override the calibrated cosine threshold.
+    pub matcher: Option<String>,
+    /// Security level whose calibrated threshold decides.
+    #[arg(long, global = true, value_name = "fmr-1e-3|fmr-1e-4|fmr-1e-5")]
+    pub operating_point: Option<ikd_engine::OperatingPoint>,
+    /// Override the calibrated threshold on the fused score (mean z-score); turns the cascade off.
     #[arg(long, global = true)]
     pub threshold: Option<f32>,
-    /// Embed each face and its mirror image and average (twice the embedding cost).
+    /// Run every embedder of the matcher on every face instead of stopping when the first
+    /// ones already decide.
+    #[arg(long, global = true)]
+    pub no_cascade: bool,
+    /// Embed each face and its mirror image and average, with every embedder (default: as
+    /// the manifest says per embedder).
     #[arg(long, global = true, conflicts_with = "no_flip_augment")]
     pub flip_augment: bool,
-    /// Embed each face once (as the Python peer pipelines do).
+    /// Embed each face once with every embedder (as the Python peer pipelines do).
     #[arg(long, global = true)]
     pub no_flip_augment: bool,
     /// Align on the first detection's landmarks, without the second detection on a
@@ -51,17 +61,23 @@ impl EngineArgs {
         if let Some(m) = &self.manifest {
             config.manifest = m.clone();
         }
-        if let Some(e) = &self.embedder {
-            config.embedder = Some(e.clone());
+        if let Some(m) = &self.matcher {
+            config.matcher = Some(m.clone());
+        }
+        if let Some(p) = self.operating_point {
+            config.operating_point = p;
         }
         if let Some(t) = self.threshold {
             config.threshold = Some(t);
         }
+        if self.no_cascade {
+            config.cascade = false;
+        }
         if self.flip_augment {
-            config.flip_augment = true;
+            config.flip_augment = Some(true);
         }
         if self.no_flip_augment {
-            config.flip_augment = false;
+            config.flip_augment = Some(false);
         }
         if self.no_refine_landmarks {
             config.refine_landmarks = false;

@@ -37,10 +37,13 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
             "decision": v.decision,
             "score": v.score,
             "threshold": v.threshold,
+            "operating_point": v.operating_point,
             "reason": v.reason,
             "detail": v.detail,
             "detector_model": v.detector_model,
-            "embedder_model": v.embedder_model,
+            "matcher": v.matcher,
+            "model_scores": v.model_scores,
+            "embedders_used": v.embedders_used(),
             "engine_version": ikd_engine::ENGINE_VERSION,
             "selfie": analysis_json(&args.selfie.display().to_string(), &c.selfie),
             "id_photo": analysis_json(&args.id_photo.display().to_string(), &c.id_photo),
@@ -48,7 +51,17 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         match (v.score, v.reason) {
-            (Some(s), _) => println!("{} (score {s:.4}, threshold {:.4})", v.decision, v.threshold),
+            (Some(s), _) => println!(
+                "{} (fused score {s:.3}, threshold {:.3} at {}; {})",
+                v.decision,
+                v.threshold,
+                v.operating_point,
+                v.model_scores
+                    .iter()
+                    .map(|m| format!("{} cosine {:.4}", m.model, m.cosine))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             (None, Some(r)) => println!("rejected: {r} ({})", v.detail.as_deref().unwrap_or("")),
             (None, None) => println!("{}", v.decision),
         }

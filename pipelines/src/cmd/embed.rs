@@ -16,7 +16,8 @@ pub struct EmbedArgs {
     /// Print JSON (embedding, face, quality) instead of a summary line.
     #[arg(long)]
     pub json: bool,
-    /// Also write the aligned face chip as PNG.
+    /// Also write the aligned face chip of each embedder as PNG (FILE.png becomes
+    /// FILE.<model>.png).
     #[arg(long, value_name = "FILE.png")]
     pub aligned_out: Option<PathBuf>,
     #[command(flatten)]
@@ -33,8 +34,14 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     let analysis = engine.analyze(&bytes, args.face_policy);
     if let (Some(out), Some(face)) = (&args.aligned_out, &analysis.face) {
         let decoded = engine.decode(&bytes)?;
-        let aligned = engine.align(&decoded, &face.detection)?;
-        aligned.chip.save(out)?;
+        let on = ikd_engine::Detection {
+            landmarks: face.refined_landmarks.unwrap_or(face.detection.landmarks),
+            ..face.detection
+        };
+        for (k, info) in engine.embedders().enumerate() {
+            let aligned = engine.align(&decoded, &on, k)?;
+            aligned.chip.save(out.with_extension(format!("{}.png", info.id)))?;
+        }
     }
     if let Err(e) = &analysis.result {
         if e.reason().is_none() {
@@ -45,19 +52,21 @@ pub fn run(args: EmbedArgs) -> anyhow::Result<ExitCode> {
     if args.json {
         let mut out = analysis_json(&args.image.display().to_string(), &analysis);
         if let (Some(obj), Ok(t)) = (out.as_object_mut(), &analysis.result) {
-            obj.insert("embedder_model".into(), json!(t.embedder_model));
-            obj.insert("embedding".into(), json!(t.embedding.as_slice()));
+            obj.insert("embeddings".into(), json!(t.embeddings));
         }
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         match &analysis.result {
             Ok(t) => println!(
-                "{}: face at {:?}, score {:.3}, {} dims ({})",
+                "{}: face at {:?}, score {:.3}, embeddings {}",
                 args.image.display(),
                 t.face.detection.bbox,
                 t.face.detection.score,
-                t.embedding.len(),
-                t.embedder_model
+                t.embeddings
+                    .iter()
+                    .map(|e| format!("{} ({} dims)", e.model, e.embedding.len()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Err(e) => println!("{}: rejected: {e}", args.image.display()),
         }

@@ -24,5 +24,6 @@ pub fn analysis_json(path: &str, a: &Analysis) -> Value {
             "align": a.timings.align.as_secs_f64() * 1e3,
             "embed": a.timings.embed.as_secs_f64() * 1e3,
         },
+        "embedder_runs": a.timings.embedder_runs,
     })
 }

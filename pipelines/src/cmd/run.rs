@@ -39,8 +39,9 @@ pub struct RunArgs {
     /// Credential validity in days.
     #[arg(long, default_value_t = 5 * 365)]
     pub validity_days: u64,
-    /// `no_match` rows within this distance below the threshold go to review.
-    #[arg(long, default_value_t = 0.05)]
+    /// `no_match` rows whose fused score lies within this distance below the threshold go to
+    /// review (fused-score units: impostor standard deviations).
+    #[arg(long, default_value_t = 1.0)]
     pub review_margin: f32,
     /// Issue time (Unix seconds) of the credentials; default: when the run first started.
     #[arg(long, value_name = "UNIX_SECONDS")]

@@ -1,6 +1,7 @@
-use crate::common::{engine, fixture, gallery_engine, read_table};
+use crate::common::{engine, fixture, gallery_engine, read_table, run_config};
 use ikd_pipelines::batch::gallery::{build, GalleryBuildConfig};
 use ikd_pipelines::batch::index::GalleryIndex;
+use ikd_pipelines::batch::run::run;
 use std::collections::BTreeSet;
 
 #[test]
@@ -21,7 +22,8 @@ fn gallery_is_partitioned_by_province_and_indexed() {
         }
     }
     let one = *provinces.iter().next().unwrap();
-    let idx = GalleryIndex::load(&f.gallery, &BTreeSet::from([one]), engine().embedding_dims()).unwrap();
+    let models: Vec<(String, usize)> = engine().embedders().map(|e| (e.id.clone(), e.dims)).collect();
+    let idx = GalleryIndex::load(&f.gallery, &BTreeSet::from([one]), &models).unwrap();
     let in_one = rows
         .iter()
         .filter(|r| r["nik"].starts_with(&format!("{one:02}")))
@@ -30,7 +32,9 @@ fn gallery_is_partitioned_by_province_and_indexed() {
     for r in rows.iter().filter(|r| r["nik"].starts_with(&format!("{one:02}"))) {
         let key: u64 = r["nik"].parse().unwrap();
         let e = idx.get(key).expect("lookup");
-        assert_eq!(e.embedding.len(), engine().embedding_dims());
+        for (emb, (_, dims)) in e.embeddings.iter().zip(&models) {
+            assert_eq!(emb.map(|v| v.len()), Some(*dims));
+        }
         assert_eq!(ikd_pipelines::batch::hex(e.photo_sha256), r["photo_sha256"]);
     }
     assert!(idx.get(1).is_none());
@@ -72,7 +76,7 @@ fn gallery_rebuild_adds_only_new_niks_and_rejects_bad_rows() {
     }
     let all: Vec<_> = read_table(&out)
         .into_iter()
-        .filter(|r| r.contains_key("embedding"))
+        .filter(|r| r.contains_key("photo_sha256"))
         .collect();
     assert_eq!(all.len(), 8);
     let niks: BTreeSet<_> = all.iter().map(|r| r["nik"].clone()).collect();
@@ -85,4 +89,64 @@ fn gallery_rebuild_adds_only_new_niks_and_rejects_bad_rows() {
     )
     .unwrap();
     assert_eq!((r3.added, r3.already_present), (0, 4));
+}
+
+/// A gallery built with fewer embedders (dlib only) is refused per row by a run with the
+/// default matcher (`gallery_model_mismatch`, never compared against the wrong model), and a
+/// build with the default engine extends it in place: only the missing embedders run, and the
+/// dlib column stays as it was.
+#[test]
+fn a_gallery_with_fewer_embedders_is_refused_then_extended_in_place() {
+    use ikd_engine::{Engine, EngineConfig};
+    use ikd_pipelines::batch::gallery::embedding_column;
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let src = std::fs::read_to_string(&f.demo.gallery_csv).unwrap();
+    let photos = f.demo.gallery_csv.parent().unwrap().join("it-extend.csv");
+    std::fs::write(&photos, src.lines().take(9).collect::<Vec<_>>().join("\n") + "\n").unwrap();
+    let out = dir.path().join("g");
+    let mut dlib = EngineConfig {
+        matcher: Some("dlib".into()),
+        ..EngineConfig::default()
+    };
+    dlib.quality.min_sharpness = 0.0;
+    let dlib = Engine::new(dlib).unwrap();
+    let first = build(&dlib, &GalleryBuildConfig::new(photos.clone(), out.clone())).unwrap();
+    assert_eq!(first.added, 8);
+    let before = read_table(&out);
+    let dlib_col = embedding_column("dlib-resnet-v1");
+    assert!(before
+        .iter()
+        .all(|r| r.contains_key(&dlib_col) && !r.contains_key(&embedding_column("sface-2021dec"))));
+
+    // A run with the default matcher refuses every row against this gallery.
+    let requests = dir.path().join("requests.csv");
+    // Each entry's own KTP-el photo as the selfie: the same image, so a match once comparable.
+    let mut csv = String::from("request_id,nik,selfie_path\n");
+    for (i, r) in before.iter().enumerate() {
+        csv.push_str(&format!("R{i},{},{}\n", r["nik"], r["photo_path"]));
+    }
+    std::fs::write(&requests, csv).unwrap();
+    let outcome = run(engine(), &run_config(&requests, &out, &dir.path().join("run1"))).unwrap();
+    let rows = read_table(&dir.path().join("run1/results"));
+    assert_eq!(rows.len(), 8);
+    assert!(rows.iter().all(|r| r["reason"] == "gallery_model_mismatch"), "{rows:?}");
+    assert_eq!(outcome.summary["reasons"]["gallery_model_mismatch"], 8);
+
+    // Extending: only the two embedders the gallery lacks run, for every entry.
+    let second = build(gallery_engine(), &GalleryBuildConfig::new(photos, out.clone())).unwrap();
+    assert_eq!((second.added, second.already_present, second.not_extended), (0, 8, 0));
+    assert_eq!(second.extended_by_model.get("omz-0095"), Some(&8));
+    assert_eq!(second.extended_by_model.get("sface-2021dec"), Some(&8));
+    assert!(!second.extended_by_model.contains_key("dlib-resnet-v1"));
+    let after = read_table(&out);
+    assert_eq!(after.len(), 8);
+    for (a, b) in before.iter().zip(&after) {
+        assert_eq!(a["nik"], b["nik"]);
+        assert_eq!(a[&dlib_col], b[&dlib_col], "the dlib embedding is kept, not recomputed");
+        assert_ne!(b[&embedding_column("omz-0095")], "NULL");
+    }
+    let run2 = run(engine(), &run_config(&requests, &out, &dir.path().join("run2"))).unwrap();
+    assert!(run2.summary["reasons"].get("gallery_model_mismatch").is_none());
+    assert_eq!(run2.summary["decisions"]["match"], 8, "{}", run2.summary);
 }
