@@ -121,22 +121,25 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-/// The model stages and one whole request on each available backend, side by side: tract
-/// always; ONNX Runtime when built with `--features onnxruntime` and `$ORT_DYLIB_PATH` is set.
+/// The model stages (one call each, no mirrored chip) and one whole request on each available
+/// backend, side by side: tract always; ONNX Runtime when built with `--features onnxruntime`
+/// and `$ORT_DYLIB_PATH` is set.
 fn backends(c: &mut Criterion) {
+    let single_call = |backend: InferenceBackend| EngineConfig {
+        flip_augment: Some(false),
+        backend: BackendConfig {
+            kind: backend,
+            onnxruntime_library: None,
+        },
+        ..config(Some("all-three"), false)
+    };
     let mut engines = vec![(
         "tract",
-        Engine::new(config(Some("all-three"), false)).expect("models load"),
+        Engine::new(single_call(InferenceBackend::Tract)).expect("models load"),
     )];
     if InferenceBackend::OnnxRuntime.is_available() && std::env::var_os("ORT_DYLIB_PATH").is_some() {
-        let config = EngineConfig {
-            backend: BackendConfig {
-                kind: InferenceBackend::OnnxRuntime,
-                onnxruntime_library: None,
-            },
-            ..config(Some("all-three"), false)
-        };
-        engines.push(("onnxruntime", Engine::new(config).expect("ONNX Runtime backend loads")));
+        let ort = Engine::new(single_call(InferenceBackend::OnnxRuntime)).expect("ONNX Runtime backend loads");
+        engines.push(("onnxruntime", ort));
     }
     let selfie = fixture("portraits/obama2.jpg");
     let first = &engines[0].1;
