@@ -306,6 +306,41 @@ def fold_bn_around_gemm(G):
     G.log.append(f"BatchNormalization folded into Gemm: {n}")
 
 
+def rewrite_prelu(G):
+    """PRelu as ops tract runs fast (the profile in docs/profiles.md).
+
+    tract lowers PRelu to a broadcast comparison, a select and a multiply, which took 40-48 %
+    of 0095's and SFace's time. A scalar slope is exactly LeakyRelu (one fused kernel); a
+    per-channel slope becomes Relu(x) + slope * Min(x, 0), which tract fuses into two
+    element-wise chains. Both are the same function, bit for bit up to float rounding.
+    """
+    from onnx import helper
+    leaky = split = 0
+    zero = None
+    for node in [x for x in G.nodes if x.op_type == "PRelu"]:
+        x, s = node.input
+        y = node.output[0]
+        slope = G.const(s)
+        if slope is None:
+            continue
+        at = G.nodes.index(node)
+        base = node.name or y
+        if slope.size == 1:
+            new = [helper.make_node("LeakyRelu", [x], [y], alpha=float(np.float32(slope.reshape(-1)[0])),
+                                    name=base)]
+            leaky += 1
+        else:
+            if zero is None:
+                zero = G.new_init("prelu_zero", np.array(0.0))
+            new = [helper.make_node("Relu", [x], [y + "_pos"], name=base + "_pos"),
+                   helper.make_node("Min", [x, zero], [y + "_neg"], name=base + "_neg"),
+                   helper.make_node("Mul", [y + "_neg", s], [y + "_negs"], name=base + "_negs"),
+                   helper.make_node("Add", [y + "_pos", y + "_negs"], [y], name=base + "_sum")]
+            split += 1
+        G.nodes[at:at + 1] = new
+    G.log.append(f"PRelu rewritten: {leaky} as LeakyRelu (scalar slope), {split} as Relu + slope * Min(x, 0)")
+
+
 def prepare(src_path):
     model = onnx.load(src_path)
     G = Graph(model)
@@ -316,6 +351,7 @@ def prepare(src_path):
     fold_bn_around_gemm(G)
     fold_affine_into_conv(G)
     fold_pad_into_conv(G)
+    rewrite_prelu(G)
     out = G.finish()
     G.log.insert(0, f"graph inputs {n_inputs} -> {len(out.graph.input)}")
     G.log.append(f"nodes {before} -> {len(out.graph.node)}")
