@@ -93,57 +93,62 @@ impl Detection {
 
 const STRIDES: [usize; 3] = [8, 16, 32];
 
-/// YuNet with its pinned input size.
+/// YuNet built at its pinned input size and at each fitted input size of the manifest.
 pub(crate) struct Detector {
+    /// The pinned input first, then the fitted ones; each is one plan of the same model.
+    inputs: Vec<DetectorInput>,
+}
+
+struct DetectorInput {
     model: LoadedModel,
     width: usize,
     height: usize,
 }
 
 impl Detector {
-    /// Wraps a loaded YuNet model and checks that its outputs have the expected layout.
-    pub fn new(model: LoadedModel) -> Result<Detector, ModelError> {
-        let width = model.spec.input_width as usize;
-        let height = model.spec.input_height as usize;
-        let detector = Detector { model, width, height };
-        detector.check_layout(detector.model.output_lens())?;
-        Ok(detector)
+    /// Wraps a loaded YuNet model (and the same model built at each fitted size) and checks that
+    /// every plan's outputs have the expected layout.
+    pub fn new(pinned: LoadedModel, fitted: Vec<LoadedModel>) -> Result<Detector, ModelError> {
+        let inputs: Vec<DetectorInput> = std::iter::once(pinned)
+            .chain(fitted)
+            .map(|model| DetectorInput {
+                width: model.spec.input_width as usize,
+                height: model.spec.input_height as usize,
+                model,
+            })
+            .collect();
+        for input in &inputs {
+            input.check_layout(input.model.output_lens())?;
+        }
+        Ok(Detector { inputs })
     }
 
-    fn check_layout(&self, outputs: &[usize]) -> Result<(), ModelError> {
-        if outputs.len() != 12 {
-            return Err(ModelError::Load {
-                id: self.model.spec.id.clone(),
-                path: self.model.spec.file.clone(),
-                sha256: self.model.spec.sha256.clone(),
-                detail: format!("expected the 12 YuNet outputs, the model has {}", outputs.len()),
-            });
-        }
-        for (i, stride) in STRIDES.iter().enumerate() {
-            let cells = (self.width / stride) * (self.height / stride);
-            for (group, width) in [(0, 1), (1, 1), (2, 4), (3, 10)] {
-                let len = outputs[group * 3 + i];
-                if len != cells * width {
-                    return Err(ModelError::Load {
-                        id: self.model.spec.id.clone(),
-                        path: self.model.spec.file.clone(),
-                        sha256: self.model.spec.sha256.clone(),
-                        detail: format!(
-                            "output {} has {} values, expected {} for stride {}: not a YuNet model?",
-                            group * 3 + i,
-                            len,
-                            cells * width,
-                            stride
-                        ),
-                    });
-                }
-            }
-        }
-        Ok(())
-    }
-
+    /// The pinned input size (width, height).
     pub fn input_size(&self) -> (usize, usize) {
-        (self.width, self.height)
+        (self.inputs[0].width, self.inputs[0].height)
+    }
+
+    /// Every input size the detector is built at, the pinned one first.
+    pub fn input_sizes(&self) -> Vec<(usize, usize)> {
+        self.inputs.iter().map(|i| (i.width, i.height)).collect()
+    }
+
+    /// The smallest input that holds `image` at the pinned input's letterbox scale: the same
+    /// resized pixels, less padding. Falls back to the pinned input.
+    fn input_for(&self, width: u32, height: u32) -> &DetectorInput {
+        let pinned = &self.inputs[0];
+        let (nw, nh) = pinned.letterbox_size(width, height);
+        self.inputs
+            .iter()
+            .filter(|i| i.width >= nw as usize && i.height >= nh as usize)
+            .min_by_key(|i| i.width * i.height)
+            .unwrap_or(pinned)
+    }
+
+    /// The input size (width, height) an image of `width` x `height` runs at.
+    pub fn input_for_size(&self, width: u32, height: u32) -> (usize, usize) {
+        let input = self.input_for(width, height);
+        (input.width, input.height)
     }
 
     /// Detects faces; coordinates are in `image` pixels. Faces below `score_threshold` are dropped.
@@ -151,6 +156,65 @@ impl Detector {
         if image.width() == 0 || image.height() == 0 {
             return Ok(Vec::new());
         }
+        let pinned = &self.inputs[0];
+        let (nw, nh) = pinned.letterbox_size(image.width(), image.height());
+        self.input_for(image.width(), image.height())
+            .detect(image, (nw, nh), score_threshold, nms_iou)
+    }
+}
+
+impl DetectorInput {
+    fn check_layout(&self, outputs: &[usize]) -> Result<(), ModelError> {
+        let spec = &self.model.spec;
+        let bad = |detail: String| ModelError::Load {
+            id: spec.id.clone(),
+            path: spec.file.clone(),
+            sha256: spec.sha256.clone(),
+            detail,
+        };
+        if outputs.len() != 12 {
+            return Err(bad(format!(
+                "expected the 12 YuNet outputs, the model has {}",
+                outputs.len()
+            )));
+        }
+        for (i, stride) in STRIDES.iter().enumerate() {
+            let cells = (self.width / stride) * (self.height / stride);
+            for (group, width) in [(0, 1), (1, 1), (2, 4), (3, 10)] {
+                let len = outputs[group * 3 + i];
+                if len != cells * width {
+                    return Err(bad(format!(
+                        "output {} has {} values, expected {} for stride {} at {}x{}: not a YuNet model?",
+                        group * 3 + i,
+                        len,
+                        cells * width,
+                        stride,
+                        self.width,
+                        self.height
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The letterboxed image's size at this input: the largest that fits, aspect kept.
+    fn letterbox_size(&self, width: u32, height: u32) -> (u32, u32) {
+        let (w, h) = (width.max(1), height.max(1));
+        let k = (self.width as f32 / w as f32).min(self.height as f32 / h as f32);
+        let nw = ((w as f32 * k).round() as u32).clamp(1, self.width as u32);
+        let nh = ((h as f32 * k).round() as u32).clamp(1, self.height as u32);
+        (nw, nh)
+    }
+
+    /// Detection with `image` resized to `resized` (which fits this input), anchored top-left.
+    fn detect(
+        &self,
+        image: &RgbImage,
+        resized: (u32, u32),
+        score_threshold: f32,
+        nms_iou: f32,
+    ) -> Result<Vec<Detection>, ModelError> {
         // The 1.2 MB input buffer is reused per thread: a fresh zeroed one per call showed up as
         // kernel page clearing in profiles.
         thread_local! {
@@ -158,7 +222,7 @@ impl Detector {
         }
         let (outputs, k) = INPUT.with(|buf| {
             let mut buf = buf.borrow_mut();
-            let k = self.letterbox(image, &mut buf);
+            let k = self.letterbox(image, resized, &mut buf);
             self.model.run(&buf).map(|o| (o, k))
         })?;
         let mut candidates = Vec::new();
@@ -208,13 +272,10 @@ impl Detector {
         Ok(kept.into_iter().map(|d| d.scaled(1.0 / k)).collect())
     }
 
-    /// Resizes `image` to fit the pinned input (keeping its aspect ratio), anchors it top-left,
-    /// pads with zeros, and lays it out as NCHW in the model's colour order. Returns the scale.
-    fn letterbox(&self, image: &RgbImage, data: &mut Vec<f32>) -> f32 {
-        let (w, h) = (image.width().max(1), image.height().max(1));
-        let k = (self.width as f32 / w as f32).min(self.height as f32 / h as f32);
-        let nw = ((w as f32 * k).round() as u32).clamp(1, self.width as u32);
-        let nh = ((h as f32 * k).round() as u32).clamp(1, self.height as u32);
+    /// Resizes `image` to `(nw, nh)`, anchors it top-left in this input, pads with zeros, and
+    /// lays it out as NCHW in the model's colour order. Returns the scale.
+    fn letterbox(&self, image: &RgbImage, (nw, nh): (u32, u32), data: &mut Vec<f32>) -> f32 {
+        let w = image.width().max(1);
         let spec = &self.model.spec;
         let order = match spec.colour_order {
             ColourOrder::Bgr => [2, 1, 0],

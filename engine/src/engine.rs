@@ -45,6 +45,9 @@ pub struct EngineConfig {
     /// Run the detector a second time on a crop in which the face has a fixed size and is
     /// upright, and align on those landmarks (one more detector run; see README).
     pub refine_landmarks: bool,
+    /// Letterbox each photo into the smallest of the detector's fitted input sizes that holds
+    /// it at the pinned input's scale (same pixels, less padding; see README "Performance").
+    pub fit_detector_input: bool,
     pub limits: ImageLimits,
     pub quality: QualityConfig,
     /// The runtime that executes the models: tract (default) or ONNX Runtime.
@@ -62,6 +65,7 @@ impl Default for EngineConfig {
             cascade: true,
             flip_augment: None,
             refine_landmarks: true,
+            fit_detector_input: true,
             limits: ImageLimits::default(),
             quality: QualityConfig::default(),
             backend: BackendConfig::default(),
@@ -229,7 +233,13 @@ impl Engine {
         if !(0.0..=1.0).contains(&q.detection_threshold) || !(0.0..=1.0).contains(&q.nms_iou) {
             return Err(Error::Config("detection_threshold and nms_iou must lie in 0..1".into()));
         }
-        let detector = Detector::new(LoadedModel::load(&manifest, det_spec, &config.backend)?)?;
+        let mut fitted = Vec::new();
+        if config.fit_detector_input {
+            for &[w, h] in &det_spec.fitted_inputs {
+                fitted.push(LoadedModel::load_at(&manifest, det_spec, &config.backend, (w, h))?);
+            }
+        }
+        let detector = Detector::new(LoadedModel::load(&manifest, det_spec, &config.backend)?, fitted)?;
         let mut embedders = Vec::with_capacity(matcher_spec.embedders.len());
         for id in &matcher_spec.embedders {
             let spec = manifest.select(Some(id), ModelRole::Embedder)?;
@@ -319,6 +329,16 @@ impl Engine {
     /// The detector's pinned input size (width, height).
     pub fn detector_input_size(&self) -> (usize, usize) {
         self.detector.input_size()
+    }
+
+    /// Every input size the detector runs at: the pinned one, then the fitted ones.
+    pub fn detector_input_sizes(&self) -> Vec<(usize, usize)> {
+        self.detector.input_sizes()
+    }
+
+    /// The detector input size a working image of `width` x `height` pixels runs at.
+    pub fn detector_input_for(&self, width: u32, height: u32) -> (usize, usize) {
+        self.detector.input_for_size(width, height)
     }
 
     // ---- Stages, one by one (for benches and tools) ----

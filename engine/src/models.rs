@@ -48,6 +48,11 @@ pub struct ModelSpec {
     pub prepared_from: Option<SourceFile>,
     pub input_width: u32,
     pub input_height: u32,
+    /// Detectors only: further input sizes `[width, height]` the model is also built at. A
+    /// photo is letterboxed into the smallest one that holds it at the scale the pinned input
+    /// would give, so a 4:3 photo runs at 320x256 instead of 320x320 with the same pixels.
+    #[serde(default)]
+    pub fitted_inputs: Vec<[u32; 2]>,
     pub colour_order: ColourOrder,
     pub mean: [f32; 3],
     pub std: [f32; 3],
@@ -217,6 +222,17 @@ impl Manifest {
             if m.role == ModelRole::Detector && (m.input_width % 32 != 0 || m.input_height % 32 != 0) {
                 return Err(bad(format!("detector {}: input size must be a multiple of 32", m.id)));
             }
+            for &[w, h] in &m.fitted_inputs {
+                if m.role != ModelRole::Detector {
+                    return Err(bad(format!("model {}: only a detector has fitted inputs", m.id)));
+                }
+                if w == 0 || h == 0 || w % 32 != 0 || h % 32 != 0 || w > m.input_width || h > m.input_height {
+                    return Err(bad(format!(
+                        "detector {}: fitted input {w}x{h} must be a non-zero multiple of 32 within the pinned {}x{}",
+                        m.id, m.input_width, m.input_height
+                    )));
+                }
+            }
             if m.role == ModelRole::Embedder && m.template.is_none() {
                 return Err(bad(format!("embedder {}: needs a `template`", m.id)));
             }
@@ -359,6 +375,22 @@ impl LoadedModel {
         spec: &ModelSpec,
         backend: &BackendConfig,
     ) -> Result<LoadedModel, ModelError> {
+        LoadedModel::load_at(manifest, spec, backend, (spec.input_width, spec.input_height))
+    }
+
+    /// [`LoadedModel::load`] with the input pinned at `(width, height)` instead of the
+    /// manifest's size (a detector's fitted inputs).
+    pub(crate) fn load_at(
+        manifest: &Manifest,
+        spec: &ModelSpec,
+        backend: &BackendConfig,
+        (width, height): (u32, u32),
+    ) -> Result<LoadedModel, ModelError> {
+        let spec = &ModelSpec {
+            input_width: width,
+            input_height: height,
+            ..spec.clone()
+        };
         let path = manifest.file_path(spec);
         let bytes = std::fs::read(&path).map_err(|e| ModelError::FileMissing {
             path: path.clone(),

@@ -11,8 +11,12 @@ pub fn resize(image: &RgbImage, nw: u32, nh: u32) -> RgbImage {
     let buf: &mut [u8] = &mut out;
     resample_into(image, nw as usize, nh as usize, |x, y, px| {
         let at = y * stride + x * 3;
-        for c in 0..3 {
-            buf[at + c] = px[c].round().clamp(0.0, 255.0) as u8;
+        if let Some(out) = buf.get_mut(at..at + 3) {
+            // Values lie in 0..=255: adding 0.5 and truncating is `round()` without the libm
+            // call that took 5 % of a phone-photo run (`as` saturates, so no clamp is needed).
+            for (o, v) in out.iter_mut().zip(px) {
+                *o = (v + 0.5) as u8;
+            }
         }
     });
     out
@@ -34,7 +38,12 @@ pub fn resample_into(image: &RgbImage, nw: usize, nh: usize, mut put: impl FnMut
             let b = (((i + 1) as f32 * k).ceil() as usize).clamp(a + 1, n);
             (a, b)
         };
-        let xs: Vec<(usize, usize)> = (0..nw).map(|x| span(x, kx, w)).collect();
+        let xs: Vec<(usize, usize, f32)> = (0..nw)
+            .map(|x| {
+                let (a, b) = span(x, kx, w);
+                (a, b, 1.0 / (b - a) as f32)
+            })
+            .collect();
         // Sum the footprint's rows once per output row (column sums), then each output pixel
         // adds up its few columns: each source pixel is read once per output row it feeds.
         let mut columns = vec![0u32; w * 3];
@@ -46,15 +55,15 @@ pub fn resample_into(image: &RgbImage, nw: usize, nh: usize, mut put: impl FnMut
                     *acc += u32::from(v);
                 }
             }
-            let rows = (y1 - y0) as f32;
-            for (x, &(x0, x1)) in xs.iter().enumerate() {
+            let inv_rows = 1.0 / (y1 - y0) as f32;
+            for (x, &(x0, x1, inv_cols)) in xs.iter().enumerate() {
                 let mut acc = [0u32; 3];
                 for px in columns[x0 * 3..x1 * 3].chunks_exact(3) {
                     acc[0] += px[0];
                     acc[1] += px[1];
                     acc[2] += px[2];
                 }
-                let inv = 1.0 / (rows * (x1 - x0) as f32);
+                let inv = inv_rows * inv_cols;
                 put(x, y, acc.map(|v| v as f32 * inv));
             }
         }

@@ -397,3 +397,44 @@ fn the_cascade_stops_early_and_decides_like_full_fusion() {
     }
     assert!(early >= 4, "clear cases stop after one embedder ({early} of 6 did)");
 }
+
+#[test]
+fn the_detector_input_follows_the_photo_and_finds_the_same_faces() {
+    let fitted = engine();
+    // A phone photo's working size (4:3 landscape), 16:9, 3:2; portrait photos (ORL's 92x112, a
+    // 3:4 selfie) and square ones (LFW) stay at the pinned 320x320 (see the manifest for why).
+    assert_eq!(fitted.detector_input_for(1280, 960), (320, 256));
+    assert_eq!(fitted.detector_input_for(1280, 720), (320, 192));
+    assert_eq!(fitted.detector_input_for(1200, 800), (320, 224));
+    assert_eq!(fitted.detector_input_for(960, 1280), (320, 320));
+    assert_eq!(fitted.detector_input_for(92, 112), (320, 320));
+    assert_eq!(fitted.detector_input_for(250, 250), (320, 320));
+    let square = Engine::new(EngineConfig {
+        fit_detector_input: false,
+        ..EngineConfig::default()
+    })
+    .unwrap();
+    assert_eq!(square.detector_input_sizes(), vec![(320, 320)]);
+    assert_eq!(square.detector_input_for(1280, 960), (320, 320));
+    // Same resized pixels, less padding: the same faces, landmarks within a pixel or so.
+    for name in ["portraits/obama_and_biden.jpg"] {
+        let image = fitted.decode(&read(name)).unwrap();
+        let (w, h) = (image.pixels.width(), image.pixels.height());
+        assert_ne!(
+            fitted.detector_input_for(w, h),
+            (320, 320),
+            "{name} should use a fitted input"
+        );
+        let a = fitted.detect(&image).unwrap();
+        let b = square.detect(&image).unwrap();
+        assert_eq!(a.len(), b.len(), "{name}");
+        assert!(!a.is_empty(), "{name}");
+        let tolerance = 0.01 * w.max(h) as f32 / image.scale;
+        for (da, db) in a.iter().zip(&b) {
+            for (pa, pb) in da.landmarks.iter().zip(&db.landmarks) {
+                let d = (pa.x - pb.x).hypot(pa.y - pb.y);
+                assert!(d < tolerance, "{name}: landmark moved {d} px");
+            }
+        }
+    }
+}

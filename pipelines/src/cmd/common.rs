@@ -8,7 +8,7 @@ use std::path::PathBuf;
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct EngineArgs {
     /// Engine configuration (TOML: manifest, detector, matcher, operating_point, threshold,
-    /// cascade, flip_augment, refine_landmarks, [limits], [quality], [backend]); unset fields
+    /// cascade, flip_augment, refine_landmarks, fit_detector_input, [limits], [quality], [backend]); unset fields
     /// keep their documented defaults.
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<PathBuf>,
@@ -16,7 +16,7 @@ pub struct EngineArgs {
     #[arg(long, value_name = "FILE", global = true)]
     pub manifest: Option<PathBuf>,
     /// Matcher id from the manifest (which embedders decide, in cascade order), e.g.
-    /// `omz-0095+sface` (default), `all-three`, `sface`, `omz-0095`, `dlib`.
+    /// `all-three` (default), `omz-0095+sface`, `sface`, `omz-0095`, `dlib`.
     #[arg(long, global = true)]
     pub matcher: Option<String>,
     /// Security level whose calibrated threshold decides.
@@ -40,6 +40,10 @@ pub struct EngineArgs {
     /// normalised crop (faster, less accurate; see README "Calibration and accuracy").
     #[arg(long, global = true)]
     pub no_refine_landmarks: bool,
+    /// Letterbox every photo into the detector's pinned square input instead of the smallest
+    /// fitted input that holds it at the same scale (slower, same pixels).
+    #[arg(long, global = true)]
+    pub no_fitted_detector_input: bool,
     /// Inference runtime: `tract` (built in) or `onnxruntime` (needs a build with
     /// `--features onnxruntime` and the library, see --onnxruntime-lib).
     #[arg(long, global = true, value_name = "tract|onnxruntime")]
@@ -81,6 +85,9 @@ impl EngineArgs {
         }
         if self.no_refine_landmarks {
             config.refine_landmarks = false;
+        }
+        if self.no_fitted_detector_input {
+            config.fit_detector_input = false;
         }
         if let Some(b) = self.backend {
             config.backend.kind = b;
