@@ -130,6 +130,18 @@ pub fn align(
     })
 }
 
+/// `x.floor() as i64` without the libm call `floor` compiles to on baseline x86-64 (5 % of
+/// a phone-photo run in `perf`); exact for every finite `x` in i64's range.
+#[inline]
+fn floor_i64(x: f32) -> i64 {
+    let t = x as i64;
+    if (t as f32) > x {
+        t - 1
+    } else {
+        t
+    }
+}
+
 /// Inverse-maps every chip pixel into the image and samples bilinearly; outside is black.
 fn warp(image: &RgbImage, t: &SimilarityTransform, width: u32, height: u32) -> RgbImage {
     let (ia, ib) = t.inverse_coefficients();
@@ -143,9 +155,8 @@ fn warp(image: &RgbImage, t: &SimilarityTransform, width: u32, height: u32) -> R
             let du = u as f32 - t.tx;
             let x = ia * du + ib * dv;
             let y = -ib * du + ia * dv;
-            let (x0f, y0f) = (x.floor(), y.floor());
-            let (fx, fy) = (x - x0f, y - y0f);
-            let (x0, y0) = (x0f as i64, y0f as i64);
+            let (x0, y0) = (floor_i64(x), floor_i64(y));
+            let (fx, fy) = (x - x0 as f32, y - y0 as f32);
             if x0 >= 0 && y0 >= 0 && x0 + 1 < w && y0 + 1 < h {
                 // Inside: all four neighbours exist (the common case), no per-tap checks.
                 let at = y0 as usize * stride + x0 as usize * 3;

@@ -70,11 +70,14 @@ pub fn resample_into(image: &RgbImage, nw: usize, nh: usize, mut put: impl FnMut
     } else {
         for y in 0..nh {
             let fy = ((y as f32 + 0.5) * ky - 0.5).clamp(0.0, (h - 1) as f32);
-            let (y0, wy) = (fy as usize, fy.fract());
+            // fy >= 0: truncation is floor, and no libm call per pixel as with `fract()`.
+            let y0 = fy as usize;
+            let wy = fy - y0 as f32;
             let y1 = (y0 + 1).min(h - 1);
             for x in 0..nw {
                 let fx = ((x as f32 + 0.5) * kx - 0.5).clamp(0.0, (w - 1) as f32);
-                let (x0, wx) = (fx as usize, fx.fract());
+                let x0 = fx as usize;
+                let wx = fx - x0 as f32;
                 let x1 = (x0 + 1).min(w - 1);
                 let p = |xx: usize, yy: usize, c: usize| f32::from(src[(yy * w + xx) * 3 + c]);
                 let v = std::array::from_fn(|c| {
