@@ -133,21 +133,24 @@ impl Detector {
         self.inputs.iter().map(|i| (i.width, i.height)).collect()
     }
 
-    /// The smallest input that holds `image` at the pinned input's letterbox scale: the same
-    /// resized pixels, less padding. Falls back to the pinned input.
-    fn input_for(&self, width: u32, height: u32) -> &DetectorInput {
+    /// The smallest input that holds an image of `width` x `height` at the pinned input's
+    /// letterbox scale (the same resized pixels, less padding), and that resized size. Falls
+    /// back to the pinned input.
+    fn input_for(&self, width: u32, height: u32) -> (&DetectorInput, (u32, u32)) {
         let pinned = &self.inputs[0];
         let (nw, nh) = pinned.letterbox_size(width, height);
-        self.inputs
+        let input = self
+            .inputs
             .iter()
             .filter(|i| i.width >= nw as usize && i.height >= nh as usize)
             .min_by_key(|i| i.width * i.height)
-            .unwrap_or(pinned)
+            .unwrap_or(pinned);
+        (input, (nw, nh))
     }
 
     /// The input size (width, height) an image of `width` x `height` runs at.
     pub fn input_for_size(&self, width: u32, height: u32) -> (usize, usize) {
-        let input = self.input_for(width, height);
+        let (input, _) = self.input_for(width, height);
         (input.width, input.height)
     }
 
@@ -156,10 +159,8 @@ impl Detector {
         if image.width() == 0 || image.height() == 0 {
             return Ok(Vec::new());
         }
-        let pinned = &self.inputs[0];
-        let (nw, nh) = pinned.letterbox_size(image.width(), image.height());
-        self.input_for(image.width(), image.height())
-            .detect(image, (nw, nh), score_threshold, nms_iou)
+        let (input, resized) = self.input_for(image.width(), image.height());
+        input.detect(image, resized, score_threshold, nms_iou)
     }
 }
 
