@@ -19,6 +19,7 @@ mod imaging;
 mod names;
 mod nik;
 mod rng;
+pub mod synthetic;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;

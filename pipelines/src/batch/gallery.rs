@@ -3,10 +3,16 @@
 //! ```text
 //! DIR/province=31/part-00000.parquet   nik, photo_path, photo_sha256, detector_model, detector_score,
 //!                                      inter_eye_px, sharpness, created_at, and one column per
-//!                                      embedder: emb_<id> (FixedSizeList<Float32, dims>, nullable),
-//!                                      tagged with the model id in its field metadata (ikd.model)
+//!                                      embedder: emb_<id> (nullable), tagged with the model id
+//!                                      (ikd.model) and its encoding (ikd.encoding: f32, f16 or
+//!                                      int8, see `encoding`) in its field metadata
 //! DIR/rejects/part-00000.parquet       nik, photo_path, input_row, reason, detail, created_at
 //! ```
+//!
+//! Each part file is one run sorted by NIK, in row groups of [`ROW_GROUP_ROWS`] rows and pages
+//! of [`PAGE_ROWS`] rows with the Parquet page index (offset index on every column, column
+//! index with min/max on `nik`): a run reads only the pages that can hold its NIKs (see
+//! `lookup`). `ikd gallery compact` merges a partition's runs into one.
 //!
 //! Re-running reads the NIKs already present (all partitions) and embeds only new ones, into
 //! new part files. Part files that lack one of the engine's embedders are extended in place:
@@ -14,18 +20,20 @@
 //! missing embedders only, and the part file is rewritten atomically with the new column.
 //! Rejected NIKs are not in the gallery, so a later build retries them.
 
+use super::encoding::{EmbeddingEncoding, ENCODING_KEY};
 use super::index::province_dir;
+use super::lookup::GalleryReader;
 use super::table::{required, TableReader};
-use super::{nik_u64, part_files, remove_stray_tmp, results::write_parquet_atomic};
+use super::{nik_u64, part_files, remove_stray_tmp, results::write_parquet_atomic_with};
 use anyhow::Context;
-use arrow::array::{
-    Array, ArrayRef, FixedSizeListArray, Float32Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array,
-};
+use arrow::array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use ikd_engine::nik::Nik;
 use ikd_engine::{Engine, FacePolicy};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 use rayon::prelude::*;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -46,6 +54,8 @@ pub struct GalleryBuildConfig {
     pub flush_rows: usize,
     /// Log a line per chunk to stderr.
     pub verbose: bool,
+    /// How new embedding columns store their vectors.
+    pub encoding: EmbeddingEncoding,
 }
 
 impl GalleryBuildConfig {
@@ -56,6 +66,7 @@ impl GalleryBuildConfig {
             chunk_size: 512,
             flush_rows: 50_000,
             verbose: false,
+            encoding: EmbeddingEncoding::default(),
         }
     }
 }
@@ -83,17 +94,64 @@ pub fn embedding_column(model: &str) -> String {
     format!("emb_{}", model.replace('-', "_"))
 }
 
-fn embedding_field(model: &str, dims: usize) -> Field {
-    Field::new(
-        embedding_column(model),
-        DataType::FixedSizeList(Arc::new(Field::new("item", DataType::Float32, false)), dims as i32),
-        true,
-    )
-    .with_metadata(HashMap::from([(MODEL_KEY.to_owned(), model.to_owned())]))
+/// One embedding column of a gallery file: which model, how many values, how stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelColumn {
+    pub model: String,
+    pub dims: usize,
+    pub encoding: EmbeddingEncoding,
 }
 
-/// The schema of a gallery part file holding embeddings of `models` (id, dims).
-pub fn gallery_schema(models: &[(String, usize)]) -> SchemaRef {
+impl ModelColumn {
+    pub fn new(model: &str, dims: usize, encoding: EmbeddingEncoding) -> Self {
+        ModelColumn {
+            model: model.to_owned(),
+            dims,
+            encoding,
+        }
+    }
+
+    fn field(&self) -> Field {
+        Field::new(embedding_column(&self.model), self.encoding.data_type(self.dims), true).with_metadata(
+            HashMap::from([
+                (MODEL_KEY.to_owned(), self.model.clone()),
+                (ENCODING_KEY.to_owned(), self.encoding.as_str().to_owned()),
+            ]),
+        )
+    }
+}
+
+/// Rows per Parquet row group of a gallery file: its min/max NIK is the first filter, and its
+/// page index (read per row group, on demand) the second.
+pub const ROW_GROUP_ROWS: usize = 4096;
+/// Rows per data page: a point lookup reads one page per column, i.e. this many entries.
+pub const PAGE_ROWS: usize = 16;
+
+/// Writer settings of gallery part files: sorted runs with small pages and the page index.
+pub fn gallery_writer_properties(models: &[ModelColumn]) -> WriterProperties {
+    let mut b = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
+        .set_write_batch_size(PAGE_ROWS)
+        .set_dictionary_enabled(false)
+        // Chunk statistics everywhere; page-level min/max (the column index) on `nik` only.
+        .set_statistics_enabled(EnabledStatistics::Chunk)
+        .set_column_statistics_enabled(ColumnPath::from("nik"), EnabledStatistics::Page);
+    for m in models {
+        // Embeddings are noise to a compressor: stored plain, read without decompression.
+        let col = embedding_column(&m.model);
+        let path = match m.encoding {
+            EmbeddingEncoding::F32 => ColumnPath::new(vec![col, "list".into(), "item".into()]),
+            _ => ColumnPath::from(col),
+        };
+        b = b.set_column_compression(path, Compression::UNCOMPRESSED);
+    }
+    b.build()
+}
+
+/// The schema of a gallery part file holding embeddings of `models`.
+pub fn gallery_schema(models: &[ModelColumn]) -> SchemaRef {
     let mut fields = vec![
         Field::new("nik", DataType::Utf8, false),
         Field::new("photo_path", DataType::Utf8, false),
@@ -108,18 +166,20 @@ pub fn gallery_schema(models: &[(String, usize)]) -> SchemaRef {
             false,
         ),
     ];
-    fields.extend(models.iter().map(|(m, d)| embedding_field(m, *d)));
+    fields.extend(models.iter().map(ModelColumn::field));
     Arc::new(Schema::new(fields))
 }
 
-/// The models whose embeddings a gallery file schema holds, with their column index.
-pub fn embedding_columns(schema: &Schema) -> Vec<(String, usize)> {
-    schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter_map(|(i, f)| f.metadata().get(MODEL_KEY).map(|m| (m.clone(), i)))
-        .collect()
+/// The embedding columns a gallery file schema holds, with their column index.
+pub fn embedding_columns(schema: &Schema) -> anyhow::Result<Vec<(ModelColumn, usize)>> {
+    let mut out = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if let Some(m) = f.metadata().get(MODEL_KEY) {
+            let (encoding, dims) = EmbeddingEncoding::of_field(f)?;
+            out.push((ModelColumn::new(m, dims, encoding), i));
+        }
+    }
+    Ok(out)
 }
 
 pub fn rejects_schema() -> SchemaRef {
@@ -138,8 +198,8 @@ pub fn rejects_schema() -> SchemaRef {
 }
 
 /// One gallery entry on its way to a part file.
-struct Template {
-    nik: String,
+pub(crate) struct Template {
+    pub(crate) nik: String,
     photo_path: String,
     photo_sha256: String,
     detector_model: String,
@@ -148,7 +208,7 @@ struct Template {
     sharpness: Option<f32>,
     created_at: i64,
     /// One per model of the file, in its order; `None` where the entry has none.
-    embeddings: Vec<Option<Vec<f32>>>,
+    pub(crate) embeddings: Vec<Option<Vec<f32>>>,
 }
 
 struct Reject {
@@ -159,39 +219,7 @@ struct Reject {
     detail: String,
 }
 
-/// NIKs already in the gallery (every partition), sorted.
-pub fn existing_niks(out: &Path) -> anyhow::Result<Vec<u64>> {
-    let mut niks = Vec::new();
-    for p in super::index::provinces_on_disk(out)? {
-        for file in part_files(&province_dir(out, p))? {
-            let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file)?)?;
-            let i = builder
-                .schema()
-                .index_of("nik")
-                .with_context(|| format!("{}: no nik column", file.display()))?;
-            let mask = ProjectionMask::roots(builder.parquet_schema(), [i]);
-            for batch in builder.with_projection(mask).build()? {
-                let batch = batch?;
-                let col = batch
-                    .column(0)
-                    .as_any()
-                    .downcast_ref::<StringArray>()
-                    .context("nik is not a string")?;
-                niks.extend(
-                    col.iter()
-                        .flatten()
-                        .filter_map(|s| Nik::parse(s).ok())
-                        .map(|n| nik_u64(&n)),
-                );
-            }
-        }
-    }
-    niks.sort_unstable();
-    niks.dedup();
-    Ok(niks)
-}
-
-fn next_part(dir: &Path) -> anyhow::Result<u32> {
+pub(crate) fn next_part(dir: &Path) -> anyhow::Result<u32> {
     let mut next = 0;
     for f in part_files(dir)? {
         let name = f
@@ -205,8 +233,11 @@ fn next_part(dir: &Path) -> anyhow::Result<u32> {
     Ok(next)
 }
 
-fn engine_models(engine: &Engine) -> Vec<(String, usize)> {
-    engine.embedders().map(|e| (e.id.clone(), e.dims)).collect()
+fn engine_models(engine: &Engine, encoding: EmbeddingEncoding) -> Vec<ModelColumn> {
+    engine
+        .embedders()
+        .map(|e| ModelColumn::new(&e.id, e.dims, encoding))
+        .collect()
 }
 
 /// Builds or extends the gallery under `cfg.out`.
@@ -223,7 +254,9 @@ pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<Galler
     remove_stray_tmp(&cfg.out.join("rejects"))?;
     let mut report = GalleryBuildReport::default();
     extend_existing(engine, cfg, &mut report)?;
-    let existing = existing_niks(&cfg.out)?;
+    super::compact::finish_interrupted(&cfg.out)?;
+    // NIKs already present are found with the same point lookups a run uses (nik column only).
+    let mut existing = GalleryReader::open_all(&cfg.out, &[])?;
     let base = cfg.photos.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut reader = TableReader::open(&cfg.photos, &[required("nik"), required("photo_path")], cfg.chunk_size)?;
     let mut added_now: HashSet<u64> = HashSet::new();
@@ -231,12 +264,18 @@ pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<Galler
     let mut n_buffered = 0usize;
     let mut rejects: Vec<Reject> = Vec::new();
     let mut row_no = 0u64;
-    let models = engine_models(engine);
+    let models = engine_models(engine, cfg.encoding);
     loop {
         let chunk = reader.next_chunk(cfg.chunk_size.max(1))?;
         if chunk.is_empty() {
             break;
         }
+        let keys: Vec<u64> = chunk
+            .iter()
+            .filter_map(|row| Nik::parse(&row[0]).ok())
+            .map(|n| nik_u64(&n))
+            .collect();
+        let present = existing.lookup(&keys)?;
         // Decide sequentially what needs embedding (existing / repeated / invalid NIKs).
         let mut todo: Vec<(u64, Nik, &str, &str)> = Vec::new();
         for row in &chunk {
@@ -254,7 +293,7 @@ pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<Galler
                 Err(e) => rejects.push(reject("invalid_nik", e.to_string())),
                 Ok(nik) => {
                     let key = nik_u64(&nik);
-                    if existing.binary_search(&key).is_ok() {
+                    if present.contains(key) {
                         report.already_present += 1;
                     } else if !added_now.insert(key) {
                         rejects.push(reject(
@@ -302,7 +341,7 @@ pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<Galler
                             created_at,
                             embeddings: models
                                 .iter()
-                                .map(|(m, _)| t.embedding(m).map(|e| e.as_slice().to_vec()))
+                                .map(|m| t.embedding(&m.model).map(|e| e.as_slice().to_vec()))
                                 .collect(),
                         },
                     )),
@@ -350,25 +389,24 @@ pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<Galler
 /// Rewrites every part file that lacks one of the engine's embedders with that embedder's
 /// column added: only the missing embedders run, on the photo the entry was built from.
 fn extend_existing(engine: &Engine, cfg: &GalleryBuildConfig, report: &mut GalleryBuildReport) -> anyhow::Result<()> {
-    let wanted = engine_models(engine);
+    let wanted = engine_models(engine, cfg.encoding);
     for p in super::index::provinces_on_disk(&cfg.out)? {
         for file in part_files(&province_dir(&cfg.out, p))? {
             let mut rows = read_part(&file)?;
-            let have: Vec<(String, usize)> = rows.models.clone();
-            let missing: Vec<&str> = wanted
+            let missing: Vec<&ModelColumn> = wanted
                 .iter()
-                .filter(|(m, _)| !have.iter().any(|(h, _)| h == m))
-                .map(|(m, _)| m.as_str())
+                .filter(|w| !rows.models.iter().any(|h| h.model == w.model))
                 .collect();
             if missing.is_empty() {
                 continue;
             }
+            let missing_ids: Vec<&str> = missing.iter().map(|m| m.model.as_str()).collect();
             if cfg.verbose {
                 eprintln!(
                     "ikd gallery: extending {} ({} entries) with {}",
                     file.display(),
                     rows.templates.len(),
-                    missing.join(", ")
+                    missing_ids.join(", ")
                 );
             }
             let computed: Vec<Option<ikd_engine::FaceTemplate>> = rows
@@ -379,18 +417,13 @@ fn extend_existing(engine: &Engine, cfg: &GalleryBuildConfig, report: &mut Galle
                     if ikd_engine::sha256_hex(&bytes) != t.photo_sha256 {
                         return None;
                     }
-                    engine.template_with(&bytes, FacePolicy::Single, &missing).ok()
+                    engine.template_with(&bytes, FacePolicy::Single, &missing_ids).ok()
                 })
                 .collect();
-            let mut models = have.clone();
-            for m in &missing {
-                let dims = wanted.iter().find(|(w, _)| w == m).map_or(0, |w| w.1);
-                models.push(((*m).to_owned(), dims));
-            }
             for (t, c) in rows.templates.iter_mut().zip(&computed) {
                 match c {
                     Some(c) => {
-                        for m in &missing {
+                        for m in &missing_ids {
                             t.embeddings.push(c.embedding(m).map(|e| e.as_slice().to_vec()));
                             *report.extended_by_model.entry((*m).to_owned()).or_default() += 1;
                         }
@@ -401,7 +434,7 @@ fn extend_existing(engine: &Engine, cfg: &GalleryBuildConfig, report: &mut Galle
                     }
                 }
             }
-            rows.models = models;
+            rows.models.extend(missing.into_iter().cloned());
             write_part(&file, &rows)?;
             report.files_written.push(file);
         }
@@ -411,81 +444,62 @@ fn extend_existing(engine: &Engine, cfg: &GalleryBuildConfig, report: &mut Galle
 
 /// A part file's rows, decoded.
 struct Part {
-    models: Vec<(String, usize)>,
+    models: Vec<ModelColumn>,
     templates: Vec<Template>,
 }
 
 fn read_part(file: &Path) -> anyhow::Result<Part> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(file)?)
         .with_context(|| format!("reading {}", file.display()))?;
-    let schema = builder.schema().clone();
-    let columns = embedding_columns(&schema);
-    let dims = |i: usize| match schema.field(i).data_type() {
-        DataType::FixedSizeList(_, n) => *n as usize,
-        _ => 0,
-    };
-    let models: Vec<(String, usize)> = columns.iter().map(|(m, i)| (m.clone(), dims(*i))).collect();
+    let columns = embedding_columns(builder.schema()).with_context(|| format!("reading {}", file.display()))?;
+    let models: Vec<ModelColumn> = columns.iter().map(|(m, _)| m.clone()).collect();
     let mut templates = Vec::new();
     for batch in builder.build()? {
-        let batch = batch?;
-        let s = |name: &str| -> anyhow::Result<StringArray> {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned())
-                .with_context(|| format!("{}: no string column {name}", file.display()))
-        };
-        let f = |name: &str| -> anyhow::Result<Float32Array> {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_any().downcast_ref::<Float32Array>().cloned())
-                .with_context(|| format!("{}: no float column {name}", file.display()))
-        };
-        let (nik, path, sha, det) = (s("nik")?, s("photo_path")?, s("photo_sha256")?, s("detector_model")?);
-        let (score, eyes, sharp) = (f("detector_score")?, f("inter_eye_px")?, f("sharpness")?);
-        let created = batch
-            .column_by_name("created_at")
-            .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>().cloned())
-            .with_context(|| format!("{}: no created_at", file.display()))?;
-        let embs: Vec<&FixedSizeListArray> = columns
-            .iter()
-            .map(|(_, i)| {
-                batch
-                    .column(*i)
-                    .as_any()
-                    .downcast_ref::<FixedSizeListArray>()
-                    .with_context(|| format!("{}: embedding column {i} is not a list", file.display()))
-            })
-            .collect::<anyhow::Result<_>>()?;
-        for r in 0..batch.num_rows() {
-            templates.push(Template {
-                nik: nik.value(r).to_owned(),
-                photo_path: path.value(r).to_owned(),
-                photo_sha256: sha.value(r).to_owned(),
-                detector_model: det.value(r).to_owned(),
-                detector_score: score.value(r),
-                inter_eye_px: eyes.value(r),
-                sharpness: sharp.is_valid(r).then(|| sharp.value(r)),
-                created_at: created.value(r),
-                embeddings: embs.iter().map(|e| list_value(e, r)).collect(),
-            });
-        }
+        templates.extend(batch_templates(&batch?, &columns).with_context(|| format!("reading {}", file.display()))?);
     }
     Ok(Part { models, templates })
 }
 
-/// Row `r` of an embedding column, `None` when null.
-pub fn list_value(list: &FixedSizeListArray, r: usize) -> Option<Vec<f32>> {
-    if list.is_null(r) {
-        return None;
-    }
-    let values = list.values().as_any().downcast_ref::<Float32Array>()?;
-    let (start, n) = (list.value_offset_at(r), list.value_length() as usize);
-    Some(values.values()[start..start + n].to_vec())
+/// The entries of one record batch of a part file whose embedding columns are `columns`.
+pub(crate) fn batch_templates(batch: &RecordBatch, columns: &[(ModelColumn, usize)]) -> anyhow::Result<Vec<Template>> {
+    let s = |name: &str| -> anyhow::Result<StringArray> {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<StringArray>().cloned())
+            .with_context(|| format!("no string column {name}"))
+    };
+    let f = |name: &str| -> anyhow::Result<Float32Array> {
+        batch
+            .column_by_name(name)
+            .and_then(|c| c.as_any().downcast_ref::<Float32Array>().cloned())
+            .with_context(|| format!("no float column {name}"))
+    };
+    let (nik, path, sha, det) = (s("nik")?, s("photo_path")?, s("photo_sha256")?, s("detector_model")?);
+    let (score, eyes, sharp) = (f("detector_score")?, f("inter_eye_px")?, f("sharpness")?);
+    let created = batch
+        .column_by_name("created_at")
+        .and_then(|c| c.as_any().downcast_ref::<TimestampMicrosecondArray>().cloned())
+        .context("no created_at")?;
+    Ok((0..batch.num_rows())
+        .map(|r| Template {
+            nik: nik.value(r).to_owned(),
+            photo_path: path.value(r).to_owned(),
+            photo_sha256: sha.value(r).to_owned(),
+            detector_model: det.value(r).to_owned(),
+            detector_score: score.value(r),
+            inter_eye_px: eyes.value(r),
+            sharpness: sharp.is_valid(r).then(|| sharp.value(r)),
+            created_at: created.value(r),
+            embeddings: columns
+                .iter()
+                .map(|(m, i)| m.encoding.decode(batch.column(*i).as_ref(), m.dims, r))
+                .collect(),
+        })
+        .collect())
 }
 
-fn write_part(path: &Path, part: &Part) -> anyhow::Result<()> {
-    let rows = &part.templates;
-    let n = rows.len();
+/// The record batch of gallery entries (one column per model of `models`).
+pub(crate) fn templates_batch(models: &[ModelColumn], rows: &[Template]) -> anyhow::Result<RecordBatch> {
     let mut cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from_iter_values(rows.iter().map(|t| t.nik.as_str()))),
         Arc::new(StringArray::from_iter_values(
@@ -504,38 +518,81 @@ fn write_part(path: &Path, part: &Part) -> anyhow::Result<()> {
             TimestampMicrosecondArray::from_iter_values(rows.iter().map(|t| t.created_at)).with_timezone("+00:00"),
         ),
     ];
-    for (k, (_, dims)) in part.models.iter().enumerate() {
-        let mut values = Vec::with_capacity(n * dims);
-        let mut valid = Vec::with_capacity(n);
-        for t in rows {
-            match t.embeddings.get(k).and_then(Option::as_ref) {
-                Some(e) if e.len() == *dims => {
-                    values.extend_from_slice(e);
-                    valid.push(true);
-                }
-                _ => {
-                    values.extend(std::iter::repeat_n(0.0, *dims));
-                    valid.push(false);
-                }
-            }
-        }
-        let item = Arc::new(Field::new("item", DataType::Float32, false));
-        let nulls = valid.iter().any(|v| !v).then(|| valid.into());
-        cols.push(Arc::new(FixedSizeListArray::try_new(
-            item,
-            *dims as i32,
-            Arc::new(Float32Array::from(values)),
-            nulls,
-        )?));
+    for (k, m) in models.iter().enumerate() {
+        let vectors: Vec<Option<&[f32]>> = rows
+            .iter()
+            .map(|t| t.embeddings.get(k).and_then(|e| e.as_deref()))
+            .collect();
+        cols.push(m.encoding.encode_column(m.dims, &vectors)?);
     }
-    let batch = RecordBatch::try_new(gallery_schema(&part.models), cols)?;
-    write_parquet_atomic(path, &batch, None)
+    Ok(RecordBatch::try_new(gallery_schema(models), cols)?)
+}
+
+fn write_part(path: &Path, part: &Part) -> anyhow::Result<()> {
+    let batch = templates_batch(&part.models, &part.templates)?;
+    write_parquet_atomic_with(path, &batch, None, gallery_writer_properties(&part.models), &[])
+}
+
+/// A synthetic gallery entry (for scale measurements: `ikd gallery synthesize`).
+pub struct SyntheticEntry {
+    pub nik: String,
+    /// One per model, in the writer's order.
+    pub embeddings: Vec<Vec<f32>>,
+}
+
+/// Writes one sorted run of synthetic entries (already sorted by NIK) to `path`, streaming
+/// row group by row group.
+pub fn write_synthetic_part(
+    path: &Path,
+    models: &[ModelColumn],
+    entries: impl Iterator<Item = SyntheticEntry>,
+) -> anyhow::Result<u64> {
+    let created_at = super::unix_now() as i64 * 1_000_000;
+    let mut writer = super::results::AtomicParquetWriter::create(
+        path,
+        gallery_schema(models),
+        gallery_writer_properties(models),
+        &[],
+    )?;
+    let mut buf = Vec::with_capacity(ROW_GROUP_ROWS);
+    let mut n = 0u64;
+    let mut last: Option<String> = None;
+    for e in entries {
+        anyhow::ensure!(
+            last.as_ref().is_none_or(|l| *l < e.nik),
+            "synthetic entries must come sorted by NIK and unique"
+        );
+        last = Some(e.nik.clone());
+        let sha = ikd_engine::sha256_hex(e.nik.as_bytes());
+        buf.push(Template {
+            nik: e.nik,
+            photo_path: "synthetic".into(),
+            photo_sha256: sha,
+            detector_model: "synthetic".into(),
+            detector_score: 1.0,
+            inter_eye_px: 60.0,
+            sharpness: None,
+            created_at,
+            embeddings: e.embeddings.into_iter().map(Some).collect(),
+        });
+        if buf.len() == ROW_GROUP_ROWS {
+            writer.write(&templates_batch(models, &buf)?)?;
+            n += buf.len() as u64;
+            buf.clear();
+        }
+    }
+    if !buf.is_empty() {
+        writer.write(&templates_batch(models, &buf)?)?;
+        n += buf.len() as u64;
+    }
+    writer.commit()?;
+    Ok(n)
 }
 
 fn flush(
     cfg: &GalleryBuildConfig,
     buffered: &mut BTreeMap<u8, Vec<Template>>,
-    models: &[(String, usize)],
+    models: &[ModelColumn],
     report: &mut GalleryBuildReport,
 ) -> anyhow::Result<()> {
     for (province, mut rows) in std::mem::take(buffered) {
@@ -588,7 +645,7 @@ fn flush_rejects(
             TimestampMicrosecondArray::from_iter_values(std::iter::repeat_n(created_at, n)).with_timezone("+00:00"),
         ),
     ];
-    write_parquet_atomic(&path, &RecordBatch::try_new(rejects_schema(), cols)?, None)?;
+    super::results::write_parquet_atomic(&path, &RecordBatch::try_new(rejects_schema(), cols)?, None)?;
     for r in &rows {
         *report.rejects_by_reason.entry(r.reason.clone()).or_default() += 1;
     }

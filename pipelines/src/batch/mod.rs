@@ -2,19 +2,25 @@
 //!
 //! * [`table`]: streaming CSV / Parquet reader (fixed column list, chunk at a time).
 //! * [`gallery`]: `ikd gallery build` (province-partitioned Parquet templates + rejects).
-//! * [`index`]: the compact in-memory gallery index a run loads (sorted `u64` NIKs + one
-//!   contiguous `f32` matrix).
+//! * [`encoding`]: how templates are stored (f32, f16, int8 with a per-vector scale).
+//! * [`index`]: where partitions live.
+//! * [`lookup`]: point lookups of a chunk's NIKs, reading only the pages that can hold them.
+//! * [`compact`]: merging a partition's sorted runs into one.
 //! * [`results`]: Arrow schemas of results / review / outbox and atomic Parquet writes.
 //! * [`shard`]: deterministic assignment of request rows to shards.
 //! * [`run`]: `ikd run` (chunked, resumable, exactly-once).
 //!
 //! See `docs/batch.md` for the layout on disk and the resume / sharding design.
 
+pub mod compact;
+pub mod encoding;
 pub mod gallery;
 pub mod index;
+pub mod lookup;
 pub mod results;
 pub mod run;
 pub mod shard;
+pub mod synthetic;
 pub mod table;
 
 use std::fs;

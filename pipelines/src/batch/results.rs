@@ -289,16 +289,78 @@ pub fn writer_properties() -> WriterProperties {
 /// the same directory, fsync, rename over `path`, fsync of the directory. A reader (or a
 /// restarted run) sees either no file or the complete file, never a torn one.
 pub fn write_parquet_atomic(path: &Path, batch: &RecordBatch, mode: Option<u32>) -> anyhow::Result<()> {
-    let tmp = tmp_path(path);
-    let file = create_file(&tmp, mode).with_context(|| format!("creating {}", tmp.display()))?;
-    let mut writer = ArrowWriter::try_new(file.try_clone()?, batch.schema(), Some(writer_properties()))?;
-    writer.write(batch)?;
-    writer.close()?;
-    file.sync_all()?;
-    drop(file);
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
-    sync_dir(path.parent().unwrap_or(Path::new(".")));
-    Ok(())
+    write_parquet_atomic_with(path, batch, mode, writer_properties(), &[])
+}
+
+/// [`write_parquet_atomic`] with other writer settings and key-value metadata in the footer.
+pub fn write_parquet_atomic_with(
+    path: &Path,
+    batch: &RecordBatch,
+    mode: Option<u32>,
+    props: WriterProperties,
+    key_values: &[(String, String)],
+) -> anyhow::Result<()> {
+    let mut w = AtomicParquetWriter::create_with_mode(path, batch.schema(), props, key_values, mode)?;
+    w.write(batch)?;
+    w.commit()
+}
+
+/// A Parquet file written batch by batch into a temp file and renamed into place on
+/// [`commit`](Self::commit); dropped uncommitted, it leaves only a temp file that the next
+/// run removes (`remove_stray_tmp`).
+pub struct AtomicParquetWriter {
+    path: std::path::PathBuf,
+    tmp: std::path::PathBuf,
+    file: std::fs::File,
+    writer: ArrowWriter<std::fs::File>,
+}
+
+impl AtomicParquetWriter {
+    pub fn create(
+        path: &Path,
+        schema: arrow::datatypes::SchemaRef,
+        props: WriterProperties,
+        key_values: &[(String, String)],
+    ) -> anyhow::Result<Self> {
+        Self::create_with_mode(path, schema, props, key_values, None)
+    }
+
+    fn create_with_mode(
+        path: &Path,
+        schema: arrow::datatypes::SchemaRef,
+        props: WriterProperties,
+        key_values: &[(String, String)],
+        mode: Option<u32>,
+    ) -> anyhow::Result<Self> {
+        let tmp = tmp_path(path);
+        let file = create_file(&tmp, mode).with_context(|| format!("creating {}", tmp.display()))?;
+        let mut writer = ArrowWriter::try_new(file.try_clone()?, schema, Some(props))?;
+        for (k, v) in key_values {
+            writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(k.clone(), v.clone()));
+        }
+        Ok(AtomicParquetWriter {
+            path: path.to_path_buf(),
+            tmp,
+            file,
+            writer,
+        })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> anyhow::Result<()> {
+        self.writer.write(batch)?;
+        Ok(())
+    }
+
+    /// Closes the file, fsyncs it, renames it over the final path and fsyncs the directory.
+    pub fn commit(self) -> anyhow::Result<()> {
+        self.writer.close()?;
+        self.file.sync_all()?;
+        drop(self.file);
+        std::fs::rename(&self.tmp, &self.path)
+            .with_context(|| format!("renaming {} to {}", self.tmp.display(), self.path.display()))?;
+        sync_dir(self.path.parent().unwrap_or(Path::new(".")));
+        Ok(())
+    }
 }
 
 /// Writes `rows` to a Parquet file (for benches and tools).

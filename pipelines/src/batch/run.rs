@@ -9,7 +9,8 @@
 //! OUT/summary.json                          (OUT/summary-shard-I-of-N.json when sharded)
 //! ```
 
-use super::index::{provinces_on_disk, GalleryIndex};
+use super::index::provinces_on_disk;
+use super::lookup::{ChunkGallery, GalleryReader};
 use super::results::{
     outbox_batch, results_batch, review_batch, write_parquet_atomic, OutboxRow, ResultRow, ReviewRow,
 };
@@ -63,6 +64,8 @@ pub struct RunConfig {
     /// `iat` of the credentials; default: the time the run first started (kept in run.json).
     pub issued_at: Option<u64>,
     pub progress: ProgressMode,
+    /// Byte budget of the gallery's page-index cache (see `lookup`).
+    pub gallery_cache_bytes: usize,
 }
 
 impl RunConfig {
@@ -77,6 +80,7 @@ impl RunConfig {
             threads: None,
             issuer: "https://ikd.example.id".into(),
             validity_days: 5 * 365,
+            gallery_cache_bytes: super::lookup::DEFAULT_CACHE_BYTES,
             review_margin: 1.0,
             issued_at: None,
             progress: ProgressMode::Auto,
@@ -177,7 +181,6 @@ struct Processed {
 
 struct Ctx<'a> {
     engine: &'a Engine,
-    index: &'a GalleryIndex,
     base: PathBuf,
     run_id: String,
     issuer: Option<&'a CredentialIssuer>,
@@ -269,7 +272,7 @@ fn ms(d: Duration) -> f32 {
     (d.as_secs_f64() * 1e3) as f32
 }
 
-fn process_row(ctx: &Ctx<'_>, w: &Work<'_>) -> anyhow::Result<Processed> {
+fn process_row(ctx: &Ctx<'_>, gallery: &ChunkGallery, w: &Work<'_>) -> anyhow::Result<Processed> {
     let e = ctx.engine;
     let row = w.row;
     let mut r = ResultRow {
@@ -300,7 +303,7 @@ fn process_row(ctx: &Ctx<'_>, w: &Work<'_>) -> anyhow::Result<Processed> {
     } else {
         match &w.nik {
             Err(err) => reject(&mut r, Reason::InvalidNik, err.to_string()),
-            Ok(nik) => match ctx.index.get(nik_u64(nik)) {
+            Ok(nik) => match gallery.get(nik_u64(nik)) {
                 None => reject(
                     &mut r,
                     Reason::NotInGallery,
@@ -631,8 +634,9 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     let n_chunks = total_rows.div_ceil(chunk_size as u64);
     let t_index = Instant::now();
     let models: Vec<(String, usize)> = engine.embedders().map(|e| (e.id.clone(), e.dims)).collect();
-    let index = GalleryIndex::load(&cfg.gallery, &provinces, &models)?;
-    let index_secs = t_index.elapsed().as_secs_f64();
+    let mut gallery = GalleryReader::open(&cfg.gallery, &provinces, &models)?.with_cache_bytes(cfg.gallery_cache_bytes);
+    let open_secs = t_index.elapsed().as_secs_f64();
+    let opened = gallery.stats();
 
     let shard_dir = format!("shard={}", cfg.shard.index);
     let results_dir = cfg.out.join("results").join(&shard_dir);
@@ -653,12 +657,14 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     let mut progress = Progress::new(cfg.progress, my_rows, label.clone());
     progress.log(&format!(
         "{label}: {} {} rows in {n_chunks} chunks of {chunk_size}; this shard: {my_rows} rows, {} provinces, \
-         gallery index {} entries ({:.1} MiB, {index_secs:.2} s){}",
+         gallery {} entries in {} files / {} row groups (footers {:.1} MiB, {open_secs:.2} s){}",
         if resumed { "resuming" } else { "starting" },
         total_rows,
         provinces.len(),
-        index.len(),
-        index.heap_bytes() as f64 / (1 << 20) as f64,
+        opened.entries,
+        opened.part_files,
+        opened.row_groups,
+        opened.footer_bytes_in_memory as f64 / (1 << 20) as f64,
         if resumed {
             format!("; {committed_before} chunks already committed, {stray} temp files removed")
         } else {
@@ -671,7 +677,6 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         .build()?;
     let ctx = Ctx {
         engine,
-        index: &index,
         base: cfg.requests.parent().map(Path::to_path_buf).unwrap_or_default(),
         run_id: state.run_id.clone(),
         issuer: issuer.as_ref(),
@@ -713,8 +718,15 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
             chunk_no += 1;
             continue;
         }
+        // The chunk's gallery entries, read from disk in one sorted pass.
+        let keys: Vec<u64> = work
+            .iter()
+            .filter(|w| !w.duplicate)
+            .filter_map(|w| w.nik.as_ref().ok().map(nik_u64))
+            .collect();
+        let found = gallery.lookup(&keys)?;
         let processed: Vec<anyhow::Result<Processed>> =
-            pool.install(|| work.par_iter().map(|w| process_row(&ctx, w)).collect());
+            pool.install(|| work.par_iter().map(|w| process_row(&ctx, &found, w)).collect());
         let mut results = Vec::with_capacity(processed.len());
         let mut review = Vec::new();
         let mut outbox = Vec::new();
@@ -797,10 +809,8 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
             "processing_seconds": loop_secs,
             "throughput_rows_per_second": if loop_secs > 0.0 { rows_processed_now as f64 / loop_secs } else { 0.0 },
             "threads": pool.current_num_threads(),
-            "gallery_index_entries": index.len(),
-            "gallery_index_bytes": index.heap_bytes(),
-            "gallery_index_bytes_per_entry": GalleryIndex::bytes_per_entry(&index.dims()),
-            "gallery_index_load_seconds": index_secs,
+            "gallery_open_seconds": open_secs,
+            "gallery": gallery.stats(),
             "peak_rss_bytes": peak_rss_bytes(),
         },
         "stage_seconds_sum": {

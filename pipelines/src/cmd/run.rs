@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// Print the summary JSON to stdout at the end.
     #[arg(long)]
     pub print_summary: bool,
+    /// Memory for the gallery's page-index cache, in MiB (lookups read only the pages that
+    /// can hold the chunk's NIKs; the cache keeps recently used row groups' page indexes).
+    #[arg(long, default_value_t = 64)]
+    pub gallery_cache_mb: usize,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -81,6 +85,7 @@ impl RunArgs {
         cfg.validity_days = self.validity_days;
         cfg.review_margin = self.review_margin;
         cfg.issued_at = self.issued_at;
+        cfg.gallery_cache_bytes = self.gallery_cache_mb << 20;
         cfg.progress = if self.no_progress_bar {
             ProgressMode::Lines
         } else {

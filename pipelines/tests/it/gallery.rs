@@ -1,6 +1,6 @@
 use crate::common::{engine, fixture, gallery_engine, read_table, run_config};
 use ikd_pipelines::batch::gallery::{build, GalleryBuildConfig};
-use ikd_pipelines::batch::index::GalleryIndex;
+use ikd_pipelines::batch::lookup::GalleryReader;
 use ikd_pipelines::batch::run::run;
 use std::collections::BTreeSet;
 
@@ -23,12 +23,19 @@ fn gallery_is_partitioned_by_province_and_indexed() {
     }
     let one = *provinces.iter().next().unwrap();
     let models: Vec<(String, usize)> = engine().embedders().map(|e| (e.id.clone(), e.dims)).collect();
-    let idx = GalleryIndex::load(&f.gallery, &BTreeSet::from([one]), &models).unwrap();
+    let mut reader = GalleryReader::open(&f.gallery, &BTreeSet::from([one]), &models).unwrap();
     let in_one = rows
         .iter()
         .filter(|r| r["nik"].starts_with(&format!("{one:02}")))
         .count();
-    assert_eq!(idx.len(), in_one, "only the asked province is loaded");
+    assert_eq!(
+        reader.stats().entries,
+        in_one as u64,
+        "only the asked province is opened"
+    );
+    let all_keys: Vec<u64> = rows.iter().map(|r| r["nik"].parse().unwrap()).chain([1]).collect();
+    let idx = reader.lookup(&all_keys).unwrap();
+    assert_eq!(idx.len(), in_one, "NIKs of other provinces are not found");
     for r in rows.iter().filter(|r| r["nik"].starts_with(&format!("{one:02}"))) {
         let key: u64 = r["nik"].parse().unwrap();
         let e = idx.get(key).expect("lookup");
