@@ -588,7 +588,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let n = ROW_GROUP_ROWS * 3 + 123;
         let niks = synthetic_niks(31, n, 5);
-        write_runs(dir.path(), &[niks.clone()], EmbeddingEncoding::F32);
+        write_runs(dir.path(), std::slice::from_ref(&niks), EmbeddingEncoding::F32);
         let keys: Vec<u64> = niks.iter().map(|s| s.parse().unwrap()).collect();
         let mut probe = Vec::new();
         for rg in 0..4 {
@@ -654,7 +654,7 @@ mod tests {
         let mut probe: Vec<u64> = keys.iter().step_by(7).copied().collect();
         probe.extend(keys.iter().map(|k| k + 1).step_by(11));
         let once = tempfile::tempdir().unwrap();
-        write_runs(once.path(), &[niks.clone()], EmbeddingEncoding::F16);
+        write_runs(once.path(), std::slice::from_ref(&niks), EmbeddingEncoding::F16);
         // Three incremental builds: interleaved NIKs, each run sorted.
         let steps = tempfile::tempdir().unwrap();
         let runs: Vec<Vec<String>> = (0..3)

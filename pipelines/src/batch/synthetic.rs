@@ -40,8 +40,11 @@ pub struct SynthesizeReport {
     pub seconds: f64,
 }
 
+/// Per real entry, one template per model.
+type SeedTemplates = Vec<Vec<Vec<f32>>>;
+
 /// The real templates of `like` that have every embedder (model columns of its first file).
-fn seed_templates(like: &std::path::Path) -> anyhow::Result<(Vec<ModelColumn>, Vec<Vec<Vec<f32>>>)> {
+fn seed_templates(like: &std::path::Path) -> anyhow::Result<(Vec<ModelColumn>, SeedTemplates)> {
     let mut models: Option<Vec<ModelColumn>> = None;
     let mut seeds = Vec::new();
     for p in provinces_on_disk(like)? {

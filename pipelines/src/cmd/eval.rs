@@ -53,6 +53,11 @@ pub struct PairsArgs {
     /// Safety margin (z-score units) the cascade's bounds keep from the calibration pairs.
     #[arg(long, default_value_t = 0.5)]
     pub cascade_margin: f32,
+    /// Score every template as it reads back from a gallery stored in this encoding (f16,
+    /// int8). Both sides of every pair are round-tripped, a conservative bound: in a run only
+    /// the gallery side is.
+    #[arg(long, value_enum, conflicts_with = "calibrate")]
+    pub template_encoding: Option<crate::batch::encoding::EmbeddingEncoding>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -94,6 +99,27 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
+    /// Replaces every embedding by what a gallery in `enc` gives back, and re-scores the pairs.
+    pub fn round_trip_templates(&mut self, enc: crate::batch::encoding::EmbeddingEncoding) {
+        for e in self.results.iter_mut().flatten() {
+            for emb in e.iter_mut() {
+                if let Some(q) = Embedding::from_raw(&enc.round_trip(emb.as_slice())) {
+                    *emb = q;
+                }
+            }
+        }
+        let by_name: HashMap<&str, &Result<Vec<Embedding>, String>> =
+            self.images.iter().map(String::as_str).zip(&self.results).collect();
+        self.cosines = self
+            .pairs
+            .iter()
+            .map(|(a, b, _)| match (by_name.get(a.as_str()), by_name.get(b.as_str())) {
+                (Some(Ok(x)), Some(Ok(y))) => x.iter().zip(y).map(|(p, q)| p.similarity(q)).collect(),
+                _ => None,
+            })
+            .collect();
+    }
+
     /// The protocol pairs scored by one model's cosine.
     pub fn model_pairs(&self, k: usize) -> Vec<PairScore> {
         self.pairs
@@ -496,7 +522,10 @@ fn pairs(args: PairsArgs) -> anyhow::Result<ExitCode> {
              and --no-refine-landmarks"
         );
     }
-    let ev = evaluate_pairs(&engine, &args.pairs, args.face_policy)?;
+    let mut ev = evaluate_pairs(&engine, &args.pairs, args.face_policy)?;
+    if let Some(enc) = args.template_encoding {
+        ev.round_trip_templates(enc);
+    }
     let rejected_images = ev.results.iter().filter(|r| r.is_err()).count();
     let cross = if args.cross_identity {
         Some(cross_identity(&ev)?)

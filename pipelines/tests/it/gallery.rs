@@ -157,3 +157,75 @@ fn a_gallery_with_fewer_embedders_is_refused_then_extended_in_place() {
     assert!(run2.summary["reasons"].get("gallery_model_mismatch").is_none());
     assert_eq!(run2.summary["decisions"]["match"], 8, "{}", run2.summary);
 }
+
+/// Gallery rows without the build time: what a lookup can see.
+fn gallery_content(dir: &std::path::Path) -> Vec<crate::common::Row> {
+    let mut rows: Vec<_> = read_table(dir)
+        .into_iter()
+        .filter(|r| r.contains_key("photo_sha256"))
+        .map(|mut r| {
+            r.remove("created_at");
+            r
+        })
+        .collect();
+    rows.sort_by(|a, b| a["nik"].cmp(&b["nik"]));
+    rows
+}
+
+#[test]
+fn a_gallery_build_killed_repeatedly_resumes_to_the_same_gallery() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("g");
+    let parts = |out: &std::path::Path| -> usize {
+        std::fs::read_dir(out)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("province="))
+                    .map(|e| ikd_pipelines::batch::part_files(&e.path()).unwrap().len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    };
+    let mut kills = 0;
+    for attempt in 0..20 {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ikd"))
+            .args(["gallery", "build", "--photos"])
+            .arg(&f.demo.gallery_csv)
+            .arg("--out")
+            .arg(&out)
+            .args(["--chunk-size", "4", "--flush-rows", "4", "--threads", "1"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let before = parts(&out);
+        // Kill -9 once this attempt has written a new run (mid-build), unless it finishes first.
+        let finished = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "attempt {attempt}: {status}");
+                break true;
+            }
+            if parts(&out) > before + attempt % 3 {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                kills += 1;
+                break false;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        if finished {
+            break;
+        }
+    }
+    assert!(kills >= 2, "the build was interrupted ({kills} kills)");
+    assert_eq!(
+        gallery_content(&out),
+        gallery_content(&f.gallery),
+        "the resumed gallery holds exactly the entries of an uninterrupted build"
+    );
+    // Compacting the runs of the interrupted builds changes nothing a reader sees.
+    let report = ikd_pipelines::batch::compact::compact(&out, None).unwrap();
+    assert!(!report.merged_runs.is_empty());
+    assert_eq!(gallery_content(&out), gallery_content(&f.gallery));
+}
