@@ -50,7 +50,9 @@ mod reason;
 mod refine;
 mod resample;
 
-pub mod credential;
+/// The credential side (Claim 169 QR codes, keys, activation codes), its own crate so that
+/// verifiers link it without the face engine.
+pub use ikd_credential as credential;
 pub mod nik;
 
 pub use align::{AlignedFace, SimilarityTransform};

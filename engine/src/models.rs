@@ -338,16 +338,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(digest.as_ref())
 }
 
-/// Lower-case hex of some bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[(b >> 4) as usize] as char);
-        out.push(DIGITS[(b & 15) as usize] as char);
-    }
-    out
-}
+/// Lower-case hex (shared with the credential crate, so hashes are spelled one way).
+pub use ikd_credential::hex;
 
 /// A loaded model: verified bytes turned into a runner of the configured backend.
 pub struct LoadedModel {

@@ -1,7 +1,6 @@
 //! One integration-test binary for the engine (shared helpers, one link).
 mod backend;
 mod common;
-mod credential;
 mod faces;
 mod models;
 mod reference;

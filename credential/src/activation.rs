@@ -12,7 +12,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use super::encoding::hex_decode;
 use super::keys::{read_private_file, write_private_file};
 use super::CredentialError;
-use crate::models::hex;
+use crate::encoding::hex;
 
 /// File name of the activation secret inside a key directory.
 pub const ACTIVATION_SECRET_FILE: &str = "activation.secret";

@@ -123,6 +123,17 @@ pub(crate) fn cbor_bytes(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+/// Lower-case hex (the one spelling of hashes in results, logs and the audit trail).
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[(b >> 4) as usize] as char);
+        out.push(DIGITS[(b & 15) as usize] as char);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,7 +156,7 @@ mod tests {
 
     #[test]
     fn hex_round_trip() {
-        assert_eq!(crate::models::hex(&[0, 0xab, 0xff]), "00abff");
+        assert_eq!(hex(&[0, 0xab, 0xff]), "00abff");
         assert_eq!(hex_decode("00ABff"), Some(vec![0, 0xab, 0xff]));
         assert!(hex_decode("0").is_none());
         assert!(hex_decode("zz").is_none());

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ikd_engine::credential::{
+use ikd_credential::{
     generate_key_files, normalize_code, verify, ActivationSecret, Algorithm, CredentialError, CredentialIssuer, Gender,
     Identity, IssuerKey, KeySet, PublicKey, VerifyOptions, ACTIVATION_ALPHABET,
 };

@@ -1,22 +1,31 @@
-//! MOSIP Claim 169 credentials: identity QR codes for IKD.
+//! `ikd-credential`: MOSIP Claim 169 credentials, the identity QR codes of IKD: issuing,
+//! verifying offline, keys and JWKS, activation codes. A verifier (a bank, a clinic, an
+//! officer's app) links this crate alone: no face models, no inference runtime, no image
+//! decoding.
 //!
 //! A credential is a CWT (RFC 8392) whose claim 169 holds the identity (NIK, name, date of
 //! birth, gender, email, ...), signed as a tagged COSE_Sign1 (EdDSA/Ed25519 by default, or
 //! ES256), zlib-compressed and Base45-encoded so it fits a QR code in alphanumeric mode.
 //!
-//! ```no_run
-//! use ikd_engine::credential::{verify, CredentialIssuer, Identity, IssuerKey, KeySet, VerifyOptions};
+//! ```
+//! use ikd_credential::{verify, Algorithm, CredentialIssuer, Identity, IssuerKey, KeySet, VerifyOptions};
 //! use std::time::Duration;
 //!
-//! let key = IssuerKey::load("keys/".as_ref())?; // refuses a group/world-readable key file
+//! // The issuer (in production: `IssuerKey::load("keys/")`, which refuses a readable key file).
+//! let key = IssuerKey::generate(Algorithm::EdDsa)?;
+//! let mut keys = KeySet::new();
+//! keys.insert(key.public_key().clone())?;
+//! let jwks = keys.to_jwks(); // published for verifiers
 //! let issuer = CredentialIssuer::new(key, "https://ikd.example.id".into(), Duration::from_secs(5 * 365 * 86_400));
 //! let identity = Identity { id: "3171234567890123".into(), full_name: "Siti Rahayu".into(), ..Default::default() };
 //! let issued = issuer.issue(&identity, 1_700_000_000)?;
 //!
-//! let keys = KeySet::from_jwks(&std::fs::read_to_string("jwks.json").unwrap_or_default())?;
+//! // A verifier, offline: the QR text and the published key set.
+//! let keys = KeySet::from_jwks(&jwks)?;
 //! let verified = verify(&issued.text, &keys, 1_700_000_100, &VerifyOptions::default())?;
 //! assert_eq!(verified.identity.id, "3171234567890123");
-//! # Ok::<(), ikd_engine::credential::CredentialError>(())
+//! assert!(verify(&issued.text.replace('A', "B"), &keys, 1_700_000_100, &VerifyOptions::default()).is_err());
+//! # Ok::<(), ikd_credential::CredentialError>(())
 //! ```
 //!
 //! See `docs/credentials.md` for the format, key handling, refusals and measured speed.
@@ -35,6 +44,7 @@ pub use claim169::{Gender, Identity};
 pub use cose::{
     verify, CredentialIssuer, IssuedCredential, VerifiedCredential, VerifyOptions, CLAIM_169, DEFAULT_ZLIB_LEVEL,
 };
+pub use encoding::hex;
 pub use error::CredentialError;
 pub use keys::{
     generate_key_files, Algorithm, GeneratedKey, IssuerKey, Jwk, KeySet, PublicKey, ACTIVE_KID_FILE, PRIVATE_KEY_EXT,
