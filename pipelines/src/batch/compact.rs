@@ -9,12 +9,12 @@
 use super::gallery::{batch_templates, embedding_columns, gallery_schema, gallery_writer_properties, next_part};
 use super::gallery::{templates_batch, ModelColumn, Template, ROW_GROUP_ROWS};
 use super::index::{province_dir, provinces_on_disk};
-use super::lookup::COMPACTED_FROM_KEY;
+use super::lookup::{compacted_from, COMPACTED_FROM_KEY};
 use super::part_files;
 use super::results::AtomicParquetWriter;
 use anyhow::{bail, Context};
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::metadata::ParquetMetaDataReader;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 use std::path::{Path, PathBuf};
 
@@ -31,19 +31,11 @@ pub struct CompactReport {
 }
 
 /// The runs a part file says it replaces.
-fn compacted_from(file: &Path) -> anyhow::Result<Vec<String>> {
-    let reader = SerializedFileReader::new(std::fs::File::open(file)?)
+fn replaced_by(file: &Path) -> anyhow::Result<Vec<String>> {
+    let meta = ParquetMetaDataReader::new()
+        .parse_and_finish(&std::fs::File::open(file)?)
         .with_context(|| format!("reading the footer of {}", file.display()))?;
-    Ok(reader
-        .metadata()
-        .file_metadata()
-        .key_value_metadata()
-        .into_iter()
-        .flatten()
-        .filter(|kv| kv.key == COMPACTED_FROM_KEY)
-        .filter_map(|kv| kv.value.clone())
-        .flat_map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
-        .collect())
+    Ok(compacted_from(meta.file_metadata()))
 }
 
 /// Deletes runs that a finished compaction replaced but a crash left behind.
@@ -54,7 +46,7 @@ pub fn finish_interrupted(gallery: &Path) -> anyhow::Result<Vec<PathBuf>> {
         let files = part_files(&dir)?;
         let mut replaced = BTreeSet::new();
         for f in &files {
-            replaced.extend(compacted_from(f)?);
+            replaced.extend(replaced_by(f)?);
         }
         for f in files {
             if replaced.contains(f.file_name().and_then(|n| n.to_str()).unwrap_or_default()) {

@@ -174,13 +174,15 @@ impl EmbeddingEncoding {
 
     /// `v` as it reads back after storing it in this encoding (for accuracy evaluation).
     pub fn round_trip(self, v: &[f32]) -> Vec<f32> {
+        if self == EmbeddingEncoding::F32 {
+            return v.to_vec();
+        }
         let mut bytes = Vec::new();
         self.encode_into(v, &mut bytes);
-        let col = FixedSizeBinaryArray::try_new(bytes.len() as i32, bytes.into(), None).ok();
-        match (self, col) {
-            (EmbeddingEncoding::F32, _) | (_, None) => v.to_vec(),
-            (_, Some(col)) => self.decode(&col, v.len(), 0).unwrap_or_default(),
-        }
+        FixedSizeBinaryArray::try_new(bytes.len() as i32, bytes.into(), None)
+            .ok()
+            .and_then(|col| self.decode(&col, v.len(), 0))
+            .unwrap_or_else(|| v.to_vec())
     }
 }
 

@@ -298,16 +298,9 @@ impl GalleryReader {
         let meta = ParquetMetaDataReader::new()
             .with_page_index_policy(PageIndexPolicy::Skip)
             .parse_and_finish(&file)?;
-        let replaces: Vec<String> = meta
-            .file_metadata()
-            .key_value_metadata()
-            .into_iter()
-            .flatten()
-            .filter(|kv| kv.key == COMPACTED_FROM_KEY)
-            .filter_map(|kv| kv.value.clone())
-            .flat_map(|v| v.split(',').map(str::to_owned).collect::<Vec<_>>())
-            .collect();
-        let arrow_meta = ArrowReaderMetadata::try_new(Arc::new(meta.clone()), ArrowReaderOptions::new())?;
+        let replaces = compacted_from(meta.file_metadata());
+        let meta = Arc::new(meta);
+        let arrow_meta = ArrowReaderMetadata::try_new(meta.clone(), ArrowReaderOptions::new())?;
         let schema = arrow_meta.schema();
         let columns = embedding_columns(schema)?;
         if columns.is_empty() && schema.index_of("embedding").is_ok() {
@@ -345,7 +338,7 @@ impl GalleryReader {
             PartFile {
                 path: path.to_path_buf(),
                 file,
-                meta: Arc::new(meta),
+                meta,
                 projection,
                 leaves,
                 nik_leaf,
@@ -514,6 +507,18 @@ impl GalleryReader {
         }
         Ok(())
     }
+}
+
+/// The runs a part file's footer says it replaces (`ikd.compacted_from`).
+pub fn compacted_from(meta: &parquet::file::metadata::FileMetaData) -> Vec<String> {
+    meta.key_value_metadata()
+        .into_iter()
+        .flatten()
+        .filter(|kv| kv.key == COMPACTED_FROM_KEY)
+        .filter_map(|kv| kv.value.as_deref())
+        .flat_map(|v| v.split(','))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Names of runs that a compacted file among `opened` replaces.

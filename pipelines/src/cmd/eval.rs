@@ -108,16 +108,7 @@ impl Evaluation {
                 }
             }
         }
-        let by_name: HashMap<&str, &Result<Vec<Embedding>, String>> =
-            self.images.iter().map(String::as_str).zip(&self.results).collect();
-        self.cosines = self
-            .pairs
-            .iter()
-            .map(|(a, b, _)| match (by_name.get(a.as_str()), by_name.get(b.as_str())) {
-                (Some(Ok(x)), Some(Ok(y))) => x.iter().zip(y).map(|(p, q)| p.similarity(q)).collect(),
-                _ => None,
-            })
-            .collect();
+        self.cosines = pair_cosines(&self.pairs, &self.images, &self.results);
     }
 
     /// The protocol pairs scored by one model's cosine.
@@ -152,6 +143,23 @@ fn fused(cosines: &[f32], subset: &[usize], stats: &[ScoreStats]) -> f32 {
 
 /// Embeds every distinct image of a pairs file once with every embedder (on all cores) and
 /// scores every pair model by model.
+/// Per pair, each model's cosine; `None` when either image was refused.
+fn pair_cosines(
+    pairs: &[(String, String, bool)],
+    images: &[String],
+    results: &[Result<Vec<Embedding>, String>],
+) -> Vec<Option<Vec<f32>>> {
+    let by_name: HashMap<&str, &Result<Vec<Embedding>, String>> =
+        images.iter().map(String::as_str).zip(results).collect();
+    pairs
+        .iter()
+        .map(|(a, b, _)| match (by_name.get(a.as_str()), by_name.get(b.as_str())) {
+            (Some(Ok(x)), Some(Ok(y))) => x.iter().zip(y).map(|(p, q)| p.similarity(q)).collect(),
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn evaluate_pairs(engine: &Engine, pairs_csv: &Path, policy: FacePolicy) -> anyhow::Result<Evaluation> {
     let list = read_pairs(pairs_csv)?;
     let base = pairs_csv.parent().unwrap_or(Path::new(".")).to_owned();
@@ -190,15 +198,7 @@ pub fn evaluate_pairs(engine: &Engine, pairs_csv: &Path, policy: FacePolicy) -> 
     {
         anyhow::bail!("{failure}");
     }
-    let by_name: HashMap<&str, &Result<Vec<Embedding>, String>> =
-        images.iter().map(String::as_str).zip(&results).collect();
-    let cosines = list
-        .iter()
-        .map(|(a, b, _)| match (by_name.get(a.as_str()), by_name.get(b.as_str())) {
-            (Some(Ok(x)), Some(Ok(y))) => x.iter().zip(y).map(|(p, q)| p.similarity(q)).collect(),
-            _ => None,
-        })
-        .collect();
+    let cosines = pair_cosines(&list, &images, &results);
     Ok(Evaluation {
         pairs: list,
         models,
