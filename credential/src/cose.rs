@@ -17,6 +17,7 @@ use serde::Serialize;
 
 use super::claim169::{int_key, Identity};
 use super::encoding::{cbor_bytes, cbor_head, cbor_int, cbor_text, MAJOR_ARRAY, MAJOR_MAP, MAJOR_TAG};
+use super::encrypt::{envelope_kid, is_encrypt0, EncryptionAlgorithm, EncryptionKey, NonceOrigin};
 use super::keys::{Algorithm, IssuerKey, KeySet};
 use super::CredentialError;
 
@@ -49,6 +50,7 @@ pub struct CredentialIssuer {
     /// Serialized protected header (`{1: alg, 4: kid}`), computed once.
     protected: Vec<u8>,
     zlib_level: u32,
+    encryption: Option<EncryptionKey>,
 }
 
 /// A freshly issued credential.
@@ -64,6 +66,9 @@ pub struct IssuedCredential {
     pub issued_at: u64,
     /// `exp`.
     pub expires_at: u64,
+    /// Kid of the AES key the credential is encrypted with (None: signed only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_kid: Option<String>,
 }
 
 struct Scratch {
@@ -71,6 +76,7 @@ struct Scratch {
     tbs: Vec<u8>,
     cose: Vec<u8>,
     zlib: Vec<u8>,
+    sealed: Vec<u8>,
     compressor: Option<(u32, flate2::Compress)>,
 }
 
@@ -81,6 +87,7 @@ impl Scratch {
             tbs: Vec::new(),
             cose: Vec::new(),
             zlib: Vec::new(),
+            sealed: Vec::new(),
             compressor: None,
         }
     }
@@ -106,7 +113,15 @@ impl CredentialIssuer {
             validity,
             protected,
             zlib_level: DEFAULT_ZLIB_LEVEL,
+            encryption: None,
         }
+    }
+
+    /// Encrypt every credential (COSE_Encrypt0 with AES-GCM around the COSE_Sign1). A
+    /// verifier then needs this key to read anything.
+    pub fn with_encryption(mut self, key: EncryptionKey) -> Self {
+        self.encryption = Some(key);
+        self
     }
 
     /// Use another zlib level (0–9).
@@ -138,6 +153,7 @@ impl CredentialIssuer {
             alg: self.key.alg(),
             issued_at,
             expires_at,
+            encryption_kid: self.encryption.as_ref().map(|k| k.kid().to_string()),
         })
     }
 
@@ -205,9 +221,20 @@ impl CredentialIssuer {
     fn issue_with(&self, s: &mut Scratch, identity: &Identity, iat: u64, exp: u64) -> Result<String, CredentialError> {
         self.build_cose(s, identity, iat, exp)?;
         let Scratch {
-            cose, zlib, compressor, ..
+            cose,
+            zlib,
+            sealed,
+            compressor,
+            ..
         } = s;
-        deflate(compressor, self.zlib_level, cose, zlib)?;
+        let envelope = match &self.encryption {
+            Some(key) => {
+                key.encrypt_into(cose, sealed)?;
+                &*sealed
+            }
+            None => &*cose,
+        };
+        deflate(compressor, self.zlib_level, envelope, zlib)?;
         Ok(base45::encode(&zlib[..]))
     }
 }
@@ -287,6 +314,10 @@ pub struct VerifyOptions {
     pub max_decompressed: usize,
     /// Refuse credentials without `exp`. Default true.
     pub require_exp: bool,
+    /// Accept an encrypted credential whose IV was not derived from its plaintext (another
+    /// encoder's random IV). Default false: such an IV may be one reused from another
+    /// credential, which breaks GCM.
+    pub accept_foreign_iv: bool,
 }
 
 impl Default for VerifyOptions {
@@ -296,6 +327,7 @@ impl Default for VerifyOptions {
             max_text_len: 8192,
             max_decompressed: 64 * 1024,
             require_exp: true,
+            accept_foreign_iv: false,
         }
     }
 }
@@ -317,6 +349,20 @@ pub struct VerifiedCredential {
     pub kid: String,
     /// Signature algorithm.
     pub alg: Algorithm,
+    /// How it was encrypted (None: signed only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionInfo>,
+}
+
+/// The encryption of a verified credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EncryptionInfo {
+    /// Kid of the AES key.
+    pub kid: String,
+    /// AES-GCM variant.
+    pub alg: EncryptionAlgorithm,
+    /// Whether the IV was derived from the plaintext (ikd issuers) or not.
+    pub iv: NonceOrigin,
 }
 
 /// Verify a credential's Base45 text at time `now` (Unix seconds) against a key set.
@@ -330,6 +376,19 @@ pub fn verify(
     now: u64,
     opts: &VerifyOptions,
 ) -> Result<VerifiedCredential, CredentialError> {
+    verify_with_decryption(text, keys, None, now, opts)
+}
+
+/// [`verify`], reading encrypted credentials with `decryption_key`. Without a key an encrypted
+/// credential is refused ([`CredentialError::EncryptedNoKey`]) and nothing of it is returned; a
+/// signed-only credential verifies either way.
+pub fn verify_with_decryption(
+    text: &str,
+    keys: &KeySet,
+    decryption_key: Option<&EncryptionKey>,
+    now: u64,
+    opts: &VerifyOptions,
+) -> Result<VerifiedCredential, CredentialError> {
     if text.len() > opts.max_text_len {
         return Err(CredentialError::TooLong {
             len: text.len(),
@@ -337,7 +396,26 @@ pub fn verify(
         });
     }
     let compressed = base45::decode(text).map_err(|_| CredentialError::BadBase45)?;
-    let cose = inflate_capped(&compressed, opts.max_decompressed)?;
+    let inflated = inflate_capped(&compressed, opts.max_decompressed)?;
+    let (cose, encryption) = if is_encrypt0(&inflated) {
+        let Some(key) = decryption_key else {
+            return Err(CredentialError::EncryptedNoKey {
+                kid: envelope_kid(&inflated)?,
+            });
+        };
+        let (plain, iv) = key.decrypt(&inflated)?;
+        if iv == NonceOrigin::Foreign && !opts.accept_foreign_iv {
+            return Err(CredentialError::ForeignIv);
+        }
+        let info = EncryptionInfo {
+            kid: key.kid().to_string(),
+            alg: key.alg(),
+            iv,
+        };
+        (plain, Some(info))
+    } else {
+        (inflated, None)
+    };
     let (payload, kid, alg) = verify_cose(&cose, keys)?;
     let claims = parse_cwt(&payload)?;
     if opts.require_exp && claims.exp.is_none() {
@@ -361,6 +439,7 @@ pub fn verify(
         exp: claims.exp,
         kid,
         alg,
+        encryption,
     })
 }
 

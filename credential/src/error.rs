@@ -103,6 +103,29 @@ pub enum CredentialError {
     /// The signature does not verify (tampered bytes or wrong key).
     #[error("signature does not verify")]
     BadSignature,
+    /// The credential is encrypted and no decryption key was given: nothing of it is shown.
+    #[error("the credential is encrypted (key {kid}); no decryption key was given")]
+    EncryptedNoKey {
+        /// The kid the envelope names (`-` if none).
+        kid: String,
+    },
+    /// The decryption key given is not the one the credential was encrypted for.
+    #[error("wrong decryption key: {reason}")]
+    WrongDecryptionKey {
+        /// What differs (kid or algorithm).
+        reason: String,
+    },
+    /// The GCM tag does not verify: tampered ciphertext, tag or header, or a wrong key.
+    #[error("decryption failed: the ciphertext or its tag was altered, or the key is wrong")]
+    DecryptionFailed,
+    /// The COSE_Encrypt0 envelope is malformed.
+    #[error("bad COSE_Encrypt0: {0}")]
+    BadEncryption(String),
+    /// The IV was not derived from this plaintext with this key: reused from another
+    /// credential, or written by an encoder with random IVs (accept with
+    /// `VerifyOptions::accept_foreign_iv`).
+    #[error("the IV was not derived from this credential (a reused or foreign IV)")]
+    ForeignIv,
     /// `exp` has passed (beyond the allowed clock skew).
     #[error("expired at {exp} (now {now})")]
     Expired {
@@ -145,6 +168,11 @@ impl CredentialError {
             Self::UnknownKid { .. } => "unknown_kid",
             Self::WrongAlgorithm { .. } => "wrong_algorithm",
             Self::BadSignature => "bad_signature",
+            Self::EncryptedNoKey { .. } => "encrypted_no_key",
+            Self::WrongDecryptionKey { .. } => "wrong_decryption_key",
+            Self::DecryptionFailed => "decryption_failed",
+            Self::BadEncryption(_) => "bad_encryption",
+            Self::ForeignIv => "foreign_iv",
             Self::Expired { .. } => "expired",
             Self::NotYetValid { .. } => "not_yet_valid",
         }
@@ -169,6 +197,11 @@ impl CredentialError {
                 | Self::BadSignature
                 | Self::Expired { .. }
                 | Self::NotYetValid { .. }
+                | Self::EncryptedNoKey { .. }
+                | Self::WrongDecryptionKey { .. }
+                | Self::DecryptionFailed
+                | Self::BadEncryption(_)
+                | Self::ForeignIv
         )
     }
 }

@@ -555,7 +555,7 @@ pub fn generate_key_files(alg: Algorithm, dir: &Path) -> Result<GeneratedKey, Cr
     })
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), CredentialError> {
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), CredentialError> {
     let mut builder = fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

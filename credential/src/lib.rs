@@ -34,6 +34,7 @@ mod activation;
 mod claim169;
 mod cose;
 mod encoding;
+mod encrypt;
 mod error;
 mod keys;
 
@@ -42,9 +43,11 @@ pub use activation::{
 };
 pub use claim169::{Gender, Identity};
 pub use cose::{
-    verify, CredentialIssuer, IssuedCredential, VerifiedCredential, VerifyOptions, CLAIM_169, DEFAULT_ZLIB_LEVEL,
+    verify, verify_with_decryption, CredentialIssuer, EncryptionInfo, IssuedCredential, VerifiedCredential,
+    VerifyOptions, CLAIM_169, DEFAULT_ZLIB_LEVEL,
 };
 pub use encoding::hex;
+pub use encrypt::{EncryptionAlgorithm, EncryptionKey, NonceOrigin, ENCRYPTION_KEY_SUFFIX};
 pub use error::CredentialError;
 pub use keys::{
     generate_key_files, Algorithm, GeneratedKey, IssuerKey, Jwk, KeySet, PublicKey, ACTIVE_KID_FILE, PRIVATE_KEY_EXT,

@@ -6,8 +6,9 @@ use std::io::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ikd_credential::{
-    generate_key_files, normalize_code, verify, ActivationSecret, Algorithm, CredentialError, CredentialIssuer, Gender,
-    Identity, IssuerKey, KeySet, PublicKey, VerifyOptions, ACTIVATION_ALPHABET,
+    generate_key_files, normalize_code, verify, verify_with_decryption, ActivationSecret, Algorithm, CredentialError,
+    CredentialIssuer, EncryptionAlgorithm, EncryptionKey, Gender, Identity, IssuerKey, KeySet, NonceOrigin, PublicKey,
+    VerifyOptions, ACTIVATION_ALPHABET,
 };
 
 const ISSUER: &str = "https://ikd.dukcapil.example.id";
@@ -420,7 +421,10 @@ fn credential_refuses_bad_cbor_and_bad_cose() {
         b"\xd0\x84\x40\xa0\x40\x40",
     ] {
         let err = verify(&wrap(cose), &keys, now(), &opts()).unwrap_err();
-        assert!(matches!(err, CredentialError::BadCose(_)), "{cose:?}: {err:?}");
+        assert!(
+            matches!(err, CredentialError::BadCose(_) | CredentialError::BadEncryption(_)),
+            "{cose:?}: {err:?}"
+        );
     }
     // Correctly signed, but the payload is not CBOR.
     let signed = issuer.sign_raw_payload(b"\xff\x00garbage").unwrap();
@@ -657,4 +661,234 @@ fn credential_stored_zlib_level_0_is_read_by_us_and_by_claim169_core() {
         out
     };
     assert_eq!(inflate(&text), issuer.sign_cose(&identity(), t).unwrap());
+}
+
+// ----- encrypted credentials (COSE_Encrypt0, AES-GCM) -----
+
+fn encrypting_issuer(alg: Algorithm, enc: EncryptionAlgorithm) -> (CredentialIssuer, EncryptionKey, Vec<u8>) {
+    let (key, bytes) = EncryptionKey::generate(enc).unwrap();
+    let again = EncryptionKey::from_bytes(enc, &bytes, None).unwrap();
+    (issuer(alg).with_encryption(key), again, bytes)
+}
+
+#[test]
+fn credential_encrypted_round_trip_and_no_plaintext_in_the_qr() {
+    for alg in [Algorithm::EdDsa, Algorithm::Es256] {
+        for enc in [EncryptionAlgorithm::A128Gcm, EncryptionAlgorithm::A256Gcm] {
+            let (issuer, key, _) = encrypting_issuer(alg, enc);
+            let t = now();
+            let issued = issuer.issue(&identity(), t).unwrap();
+            assert_eq!(issued.encryption_kid.as_deref(), Some(key.kid()));
+            // The NIK and name are nowhere in the decoded bytes (they are in the clear in a
+            // signed-only credential at zlib level 0).
+            let envelope = unwrap_cose(&issued.text);
+            assert_eq!(envelope[0], 0xD0, "tag 16");
+            for secret in ["3171234567890123", "Siti Rahayu", "siti.rahayu"] {
+                assert!(!envelope.windows(secret.len()).any(|w| w == secret.as_bytes()));
+            }
+            let keys = keyset_of(&issuer);
+            let v = verify_with_decryption(&issued.text, &keys, Some(&key), t, &opts()).unwrap();
+            assert_eq!(v.identity, identity());
+            let info = v.encryption.unwrap();
+            assert_eq!(
+                (info.alg, info.iv, info.kid.as_str()),
+                (enc, NonceOrigin::Synthetic, key.kid())
+            );
+            // Signed-only credentials still verify with a decryption key at hand.
+            let plain = self::issuer(alg).issue(&identity(), t).unwrap().text;
+            let plain_issuer_keys = KeySet::new();
+            assert!(verify_with_decryption(&plain, &plain_issuer_keys, Some(&key), t, &opts()).is_err());
+        }
+    }
+}
+
+#[test]
+fn credential_encrypted_refusals_without_partial_data() {
+    let (issuer, key, _) = encrypting_issuer(Algorithm::EdDsa, EncryptionAlgorithm::A256Gcm);
+    let keys = keyset_of(&issuer);
+    let t = now();
+    let text = issuer.issue(&identity(), t).unwrap().text;
+    let code = |r: Result<ikd_credential::VerifiedCredential, CredentialError>| r.unwrap_err().code();
+
+    // Missing key: a clear reason naming the key, nothing else.
+    let e = verify(&text, &keys, t, &opts()).unwrap_err();
+    assert_eq!(e.code(), "encrypted_no_key");
+    assert!(e.to_string().contains(key.kid()), "{e}");
+    // Wrong key (another AES-256 key; and the right length for the wrong variant).
+    let (other, _) = EncryptionKey::generate(EncryptionAlgorithm::A256Gcm).unwrap();
+    assert_eq!(
+        code(verify_with_decryption(&text, &keys, Some(&other), t, &opts())),
+        "wrong_decryption_key"
+    );
+    let (small, _) = EncryptionKey::generate(EncryptionAlgorithm::A128Gcm).unwrap();
+    assert_eq!(
+        code(verify_with_decryption(&text, &keys, Some(&small), t, &opts())),
+        "wrong_decryption_key"
+    );
+    // A wrong key that claims the right kid fails the tag check.
+    let (_, bytes) = EncryptionKey::generate(EncryptionAlgorithm::A256Gcm).unwrap();
+    let impostor = EncryptionKey::from_bytes(EncryptionAlgorithm::A256Gcm, &bytes, Some(key.kid().into())).unwrap();
+    assert_eq!(
+        code(verify_with_decryption(&text, &keys, Some(&impostor), t, &opts())),
+        "decryption_failed"
+    );
+
+    // Tampered ciphertext, tag, IV and protected header: every byte of the envelope flipped in
+    // turn is refused, never accepted, never a panic.
+    let envelope = unwrap_cose(&text);
+    for i in 0..envelope.len() {
+        let mut bad = envelope.clone();
+        bad[i] ^= 0x01;
+        let r = verify_with_decryption(&wrap(&bad), &keys, Some(&key), t, &opts());
+        let e = r.expect_err("a flipped byte must be refused");
+        assert!(e.is_invalid_credential(), "byte {i}: {e}");
+    }
+    let last = envelope.len() - 1; // inside the GCM tag
+    let mut bad = envelope.clone();
+    bad[last] ^= 0x80;
+    assert_eq!(
+        code(verify_with_decryption(&wrap(&bad), &keys, Some(&key), t, &opts())),
+        "decryption_failed"
+    );
+
+    // Malformed envelopes.
+    let malformed: Vec<Vec<u8>> = vec![
+        envelope[..envelope.len() / 2].to_vec(), // truncated
+        vec![0xD0, 0x80],                        // tag 16, empty array
+        vec![0xD0, 0x83, 0x40, 0xA0, 0x40],      // no alg, no IV, empty ciphertext
+        vec![
+            0xD0, 0x83, 0x43, 0xA1, 0x01, 0x03, 0xA1, 0x05, 0x41, 0x00, 0x50, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+            0, 0,
+        ], // 1-byte IV
+        vec![
+            0xD0, 0x83, 0x43, 0xA1, 0x01, 0x03, 0xA1, 0x05, 0x4C, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x43, 1, 2, 3,
+        ], // ciphertext shorter than the tag
+        vec![0xD0, 0x83, 0x43, 0xA1, 0x01, 0x18, 0xA0, 0xF6], // unknown alg, null ciphertext
+    ];
+    for (i, m) in malformed.iter().enumerate() {
+        let e = verify_with_decryption(&wrap(m), &keys, Some(&key), t, &opts()).unwrap_err();
+        assert!(e.is_invalid_credential(), "malformed {i}: {e}");
+        let e = verify(&wrap(m), &keys, t, &opts()).unwrap_err();
+        assert!(e.is_invalid_credential(), "malformed {i} without key: {e}");
+    }
+
+    // A reused IV: a second credential sealed with the first one's IV decrypts (GCM cannot
+    // tell) but its IV is not the one derived from its plaintext, so the verifier refuses it.
+    let iv: [u8; 12] = <coset::CoseEncrypt0 as coset::TaggedCborSerializable>::from_tagged_slice(&envelope)
+        .map(|e| e.unprotected.iv.clone())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let other_person = Identity {
+        id: "3171234567890999".into(),
+        ..identity()
+    };
+    let sign1 = issuer.sign_cose(&other_person, t).unwrap();
+    let reused = key.encrypt_with_iv_for_tests(&sign1, iv).unwrap();
+    assert_eq!(
+        code(verify_with_decryption(&wrap(&reused), &keys, Some(&key), t, &opts())),
+        "foreign_iv"
+    );
+    // A caller that accepts foreign IVs (another encoder's random ones) reads it, flagged.
+    let lenient = VerifyOptions {
+        accept_foreign_iv: true,
+        ..opts()
+    };
+    let v = verify_with_decryption(&wrap(&reused), &keys, Some(&key), t, &lenient).unwrap();
+    assert_eq!(v.encryption.unwrap().iv, NonceOrigin::Foreign);
+}
+
+#[test]
+fn credential_interop_encrypted_both_ways_with_claim169_core() {
+    for alg in [Algorithm::EdDsa, Algorithm::Es256] {
+        for enc in [EncryptionAlgorithm::A128Gcm, EncryptionAlgorithm::A256Gcm] {
+            // Ours → claim169-core.
+            let (issuer, key, bytes) = encrypting_issuer(alg, enc);
+            let t = now();
+            let text = issuer.issue(&identity(), t).unwrap().text;
+            let public = issuer.key().public_key().bytes().to_vec();
+            let d = claim169_core::Decoder::new(text);
+            let d = match enc {
+                EncryptionAlgorithm::A128Gcm => d.decrypt_with_aes128(&bytes).unwrap(),
+                EncryptionAlgorithm::A256Gcm => d.decrypt_with_aes256(&bytes).unwrap(),
+            };
+            let d = match alg {
+                Algorithm::EdDsa => d.verify_with_ed25519(&public).unwrap(),
+                Algorithm::Es256 => d.verify_with_ecdsa_p256(&public).unwrap(),
+            };
+            let r = d
+                .decode()
+                .unwrap_or_else(|e| panic!("{alg}/{enc}: claim169-core refused ours: {e}"));
+            assert_eq!(r.verification_status, claim169_core::VerificationStatus::Verified);
+            assert_eq!(r.claim169.id.as_deref(), Some("3171234567890123"));
+            assert_eq!(r.claim169.full_name.as_deref(), Some("Siti Rahayu"));
+
+            // claim169-core → ours (random IVs: accepted only as foreign).
+            let claim = claim169_core::Claim169::new()
+                .with_id("3171234567890123")
+                .with_full_name("Budi Santoso");
+            let meta = claim169_core::CwtMeta::new()
+                .with_issuer(ISSUER)
+                .with_issued_at(t as i64)
+                .with_expires_at((t + DAY) as i64);
+            let mut keys = KeySet::new();
+            let encoder = claim169_core::Encoder::new(claim, meta);
+            let encoder = match alg {
+                Algorithm::EdDsa => {
+                    let mut signer = claim169_core::Ed25519Signer::generate();
+                    let public = PublicKey::ed25519(&signer.public_key_bytes()).unwrap();
+                    signer.set_key_id(public.kid().as_bytes().to_vec());
+                    keys.insert(public).unwrap();
+                    encoder.sign_with(signer, coset::iana::Algorithm::EdDSA)
+                }
+                Algorithm::Es256 => {
+                    let mut signer = claim169_core::EcdsaP256Signer::generate();
+                    let public = PublicKey::es256_uncompressed(&signer.public_key_uncompressed()).unwrap();
+                    signer.set_key_id(public.kid().as_bytes().to_vec());
+                    keys.insert(public).unwrap();
+                    encoder.sign_with(signer, coset::iana::Algorithm::ES256)
+                }
+            };
+            let encoder = match enc {
+                EncryptionAlgorithm::A128Gcm => encoder.encrypt_with_aes128(&bytes).unwrap(),
+                EncryptionAlgorithm::A256Gcm => encoder.encrypt_with_aes256(&bytes).unwrap(),
+            };
+            let theirs = encoder.encode().unwrap().qr_data;
+            assert_eq!(
+                verify_with_decryption(&theirs, &keys, Some(&key), t, &opts())
+                    .unwrap_err()
+                    .code(),
+                "foreign_iv"
+            );
+            let lenient = VerifyOptions {
+                accept_foreign_iv: true,
+                ..opts()
+            };
+            let v = verify_with_decryption(&theirs, &keys, Some(&key), t, &lenient).unwrap();
+            assert_eq!(v.identity.full_name, "Budi Santoso");
+            assert_eq!(v.alg, alg);
+        }
+    }
+}
+
+#[test]
+fn credential_encryption_key_file_is_0600_and_loads() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (key, path) = EncryptionKey::generate_file(EncryptionAlgorithm::A256Gcm, dir.path()).unwrap();
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    let loaded = EncryptionKey::load(&path).unwrap();
+    assert_eq!(loaded.kid(), key.kid());
+    // Same key: what one encrypts the other decrypts.
+    let issuer = issuer(Algorithm::EdDsa).with_encryption(key);
+    let t = now();
+    let text = issuer.issue(&identity(), t).unwrap().text;
+    verify_with_decryption(&text, &keyset_of(&issuer), Some(&loaded), t, &opts()).unwrap();
+    // The key directory's public key set ignores the AES file; a readable key file is refused.
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert_eq!(
+        EncryptionKey::load(&path).unwrap_err().code(),
+        "insecure_key_permissions"
+    );
+    assert!(!format!("{loaded:?}").contains(&std::fs::read_to_string(&path).unwrap()[40..60]));
 }
