@@ -32,6 +32,7 @@ const HASH_KEY_LABEL: &[u8] = b"ikd/activation/stored-hash/v1";
 pub struct ActivationSecret {
     code_key: hmac::Key,
     hash_key: hmac::Key,
+    id_key: hmac::Key,
 }
 
 impl fmt::Debug for ActivationSecret {
@@ -70,6 +71,7 @@ impl ActivationSecret {
         let derive = |label: &[u8]| hmac::Key::new(hmac::HMAC_SHA256, hmac::sign(&master, label).as_ref());
         Ok(Self {
             code_key: derive(CODE_KEY_LABEL),
+            id_key: derive(b"ikd credential id v1"),
             hash_key: derive(HASH_KEY_LABEL),
         })
     }
@@ -146,6 +148,14 @@ impl ActivationSecret {
         };
         // hmac::verify recomputes the tag and compares in constant time.
         hmac::verify(&self.hash_key, &hash_message(request_id, nik, &code), &stored).is_ok()
+    }
+
+    /// The credential id (CWT `cti`) of a request's credential: keyed, so that a published
+    /// status list of revoked ids says nothing about whose NIK or request they are, and
+    /// deterministic, so that a resumed run issues the same credential.
+    pub fn credential_id(&self, request_id: &str) -> crate::CredentialId {
+        let tag = hmac::sign(&self.id_key, request_id.as_bytes());
+        crate::CredentialId::from_slice(&tag.as_ref()[..16]).unwrap_or(crate::CredentialId([0; 16]))
     }
 
     fn hash_tag(&self, request_id: &str, nik: &str, code: &str) -> hmac::Tag {

@@ -18,7 +18,8 @@ use serde::Serialize;
 use super::claim169::{int_key, Identity};
 use super::encoding::{cbor_bytes, cbor_head, cbor_int, cbor_text, MAJOR_ARRAY, MAJOR_MAP, MAJOR_TAG};
 use super::encrypt::{envelope_kid, is_encrypt0, EncryptionAlgorithm, EncryptionKey, NonceOrigin};
-use super::keys::{Algorithm, IssuerKey, KeySet};
+use super::keys::{Algorithm, IssuerKey, KeySet, SigningWindow};
+use super::status::CredentialId;
 use super::CredentialError;
 
 /// IANA CWT claim key of claim 169 (identity data).
@@ -28,6 +29,7 @@ const CWT_ISS: i64 = 1;
 const CWT_EXP: i64 = 4;
 const CWT_NBF: i64 = 5;
 const CWT_IAT: i64 = 6;
+const CWT_CTI: i64 = 7;
 /// COSE_Sign1 CBOR tag.
 const COSE_SIGN1_TAG: u64 = 18;
 /// COSE header labels.
@@ -69,6 +71,9 @@ pub struct IssuedCredential {
     /// Kid of the AES key the credential is encrypted with (None: signed only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_kid: Option<String>,
+    /// The credential id (CWT `cti`), if issued with one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<CredentialId>,
 }
 
 struct Scratch {
@@ -135,17 +140,42 @@ impl CredentialIssuer {
         &self.key
     }
 
+    /// Kid of the encryption key, if credentials are encrypted.
+    pub fn encryption_kid(&self) -> Option<&str> {
+        self.encryption.as_ref().map(EncryptionKey::kid)
+    }
+
     /// Issue one credential. Deterministic for Ed25519: same identity, key and `issued_at` give
     /// byte-identical text. (ES256 signatures from `ring` are randomised.)
     pub fn issue(&self, identity: &Identity, issued_at: u64) -> Result<IssuedCredential, CredentialError> {
+        self.issue_inner(identity, issued_at, None)
+    }
+
+    /// Issue one credential carrying a credential id (CWT `cti`), the handle by which a
+    /// [`StatusList`](crate::StatusList) revokes it.
+    pub fn issue_with_id(
+        &self,
+        identity: &Identity,
+        issued_at: u64,
+        id: &CredentialId,
+    ) -> Result<IssuedCredential, CredentialError> {
+        self.issue_inner(identity, issued_at, Some(id))
+    }
+
+    fn issue_inner(
+        &self,
+        identity: &Identity,
+        issued_at: u64,
+        id: Option<&CredentialId>,
+    ) -> Result<IssuedCredential, CredentialError> {
         let expires_at = issued_at.saturating_add(self.validity.as_secs());
         let text = match SCRATCH.with(|s| {
             s.try_borrow_mut()
                 .ok()
-                .map(|mut s| self.issue_with(&mut s, identity, issued_at, expires_at))
+                .map(|mut s| self.issue_with(&mut s, identity, id, issued_at, expires_at))
         }) {
             Some(result) => result?,
-            None => self.issue_with(&mut Scratch::new(), identity, issued_at, expires_at)?,
+            None => self.issue_with(&mut Scratch::new(), identity, id, issued_at, expires_at)?,
         };
         Ok(IssuedCredential {
             text,
@@ -154,6 +184,7 @@ impl CredentialIssuer {
             issued_at,
             expires_at,
             encryption_kid: self.encryption.as_ref().map(|k| k.kid().to_string()),
+            id: id.copied(),
         })
     }
 
@@ -161,7 +192,7 @@ impl CredentialIssuer {
     pub fn sign_cose(&self, identity: &Identity, issued_at: u64) -> Result<Vec<u8>, CredentialError> {
         let mut s = Scratch::new();
         let expires_at = issued_at.saturating_add(self.validity.as_secs());
-        self.build_cose(&mut s, identity, issued_at, expires_at)?;
+        self.build_cose(&mut s, identity, None, issued_at, expires_at)?;
         Ok(s.cose)
     }
 
@@ -174,10 +205,17 @@ impl CredentialIssuer {
         Ok(s.cose)
     }
 
-    fn build_cose(&self, s: &mut Scratch, identity: &Identity, iat: u64, exp: u64) -> Result<(), CredentialError> {
+    fn build_cose(
+        &self,
+        s: &mut Scratch,
+        identity: &Identity,
+        id: Option<&CredentialId>,
+        iat: u64,
+        exp: u64,
+    ) -> Result<(), CredentialError> {
         let p = &mut s.payload;
         p.clear();
-        cbor_head(p, MAJOR_MAP, 5);
+        cbor_head(p, MAJOR_MAP, 5 + u64::from(id.is_some()));
         cbor_int(p, CWT_ISS);
         cbor_text(p, &self.issuer);
         cbor_int(p, CWT_EXP);
@@ -186,6 +224,10 @@ impl CredentialIssuer {
         cbor_head(p, 0, iat);
         cbor_int(p, CWT_IAT);
         cbor_head(p, 0, iat);
+        if let Some(id) = id {
+            cbor_int(p, CWT_CTI);
+            cbor_bytes(p, id.as_bytes());
+        }
         cbor_int(p, CLAIM_169);
         identity.write_cbor(p)?;
         self.sign_payload(s)
@@ -218,8 +260,15 @@ impl CredentialIssuer {
         Ok(())
     }
 
-    fn issue_with(&self, s: &mut Scratch, identity: &Identity, iat: u64, exp: u64) -> Result<String, CredentialError> {
-        self.build_cose(s, identity, iat, exp)?;
+    fn issue_with(
+        &self,
+        s: &mut Scratch,
+        identity: &Identity,
+        id: Option<&CredentialId>,
+        iat: u64,
+        exp: u64,
+    ) -> Result<String, CredentialError> {
+        self.build_cose(s, identity, id, iat, exp)?;
         let Scratch {
             cose,
             zlib,
@@ -349,6 +398,9 @@ pub struct VerifiedCredential {
     pub kid: String,
     /// Signature algorithm.
     pub alg: Algorithm,
+    /// The credential id (CWT `cti`), if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<CredentialId>,
     /// How it was encrypted (None: signed only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption: Option<EncryptionInfo>,
@@ -418,6 +470,20 @@ pub fn verify_with_decryption(
     };
     let (payload, kid, alg) = verify_cose(&cose, keys)?;
     let claims = parse_cwt(&payload)?;
+    if let Some(window) = keys
+        .get(&kid)
+        .map(|k| k.window())
+        .filter(|w| *w != SigningWindow::default())
+    {
+        if !claims.iat.is_some_and(|iat| window.contains(iat)) {
+            let t = |x: Option<u64>| x.map_or_else(String::new, |x| x.to_string());
+            return Err(CredentialError::KeyRetired {
+                kid,
+                iat: claims.iat.map_or_else(|| "none".into(), |i| i.to_string()),
+                window: format!("{}..{}", t(window.from), t(window.until)),
+            });
+        }
+    }
     if opts.require_exp && claims.exp.is_none() {
         return Err(CredentialError::MissingClaim("exp (4)"));
     }
@@ -439,12 +505,13 @@ pub fn verify_with_decryption(
         exp: claims.exp,
         kid,
         alg,
+        id: claims.cti,
         encryption,
     })
 }
 
 /// Inflate a zlib stream, refusing output above `cap` bytes and trailing garbage.
-fn inflate_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, CredentialError> {
+pub(crate) fn inflate_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, CredentialError> {
     let mut decoder = flate2::read::ZlibDecoder::new(input);
     let mut out = Vec::with_capacity(input.len().saturating_mul(3).min(cap));
     let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
@@ -463,7 +530,7 @@ fn inflate_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, CredentialError> 
 
 /// Decode the COSE_Sign1, pick the key, check the algorithm and the signature. Returns the
 /// (now authenticated) payload.
-fn verify_cose(bytes: &[u8], keys: &KeySet) -> Result<(Vec<u8>, String, Algorithm), CredentialError> {
+pub(crate) fn verify_cose(bytes: &[u8], keys: &KeySet) -> Result<(Vec<u8>, String, Algorithm), CredentialError> {
     let sign1 = coset::CoseSign1::from_tagged_slice(bytes).map_err(|e| CredentialError::BadCose(cose_error(e)))?;
     if !sign1.protected.header.crit.is_empty() {
         return Err(CredentialError::BadCose(
@@ -532,6 +599,7 @@ struct CwtClaims {
     exp: Option<u64>,
     nbf: Option<u64>,
     iat: Option<u64>,
+    cti: Option<CredentialId>,
     identity: Identity,
 }
 
@@ -546,6 +614,7 @@ fn parse_cwt(payload: &[u8]) -> Result<CwtClaims, CredentialError> {
         exp: None,
         nbf: None,
         iat: None,
+        cti: None,
         identity: Identity::default(),
     };
     let mut claim169 = None;
@@ -568,6 +637,12 @@ fn parse_cwt(payload: &[u8]) -> Result<CwtClaims, CredentialError> {
             CWT_EXP => claims.exp = Some(time("exp")?),
             CWT_NBF => claims.nbf = Some(time("nbf")?),
             CWT_IAT => claims.iat = Some(time("iat")?),
+            CWT_CTI => match v {
+                // Ours are 16 bytes; other issuers' ids of another length are not revocable
+                // through our status lists and are ignored.
+                Value::Bytes(b) => claims.cti = CredentialId::from_slice(b),
+                _ => return Err(bad("cti must be a byte string".into())),
+            },
             CLAIM_169 => claim169 = Some(v),
             _ => {}
         }

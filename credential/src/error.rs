@@ -126,6 +126,34 @@ pub enum CredentialError {
     /// `VerifyOptions::accept_foreign_iv`).
     #[error("the IV was not derived from this credential (a reused or foreign IV)")]
     ForeignIv,
+    /// The credential's `iat` lies outside its key's issuance window (a rotated key cannot
+    /// sign new credentials).
+    #[error("key {kid} does not sign credentials issued at {iat} (it signs {window})")]
+    KeyRetired {
+        /// The kid.
+        kid: String,
+        /// The credential's `iat` (`none` if absent).
+        iat: String,
+        /// The key's window, e.g. `1700000000..1800000000`.
+        window: String,
+    },
+    /// The issuer's status list revokes this credential.
+    #[error("credential {id} is revoked")]
+    Revoked {
+        /// The credential id.
+        id: String,
+    },
+    /// The status list is past its `exp`: fetch a new one.
+    #[error("the status list expired at {expires_at} (now {now}); fetch a new one")]
+    StatusListExpired {
+        /// Its expiry.
+        expires_at: u64,
+        /// The time checked against.
+        now: u64,
+    },
+    /// The status list is malformed or from another issuer.
+    #[error("bad status list: {0}")]
+    BadStatusList(String),
     /// `exp` has passed (beyond the allowed clock skew).
     #[error("expired at {exp} (now {now})")]
     Expired {
@@ -173,6 +201,10 @@ impl CredentialError {
             Self::DecryptionFailed => "decryption_failed",
             Self::BadEncryption(_) => "bad_encryption",
             Self::ForeignIv => "foreign_iv",
+            Self::KeyRetired { .. } => "key_retired",
+            Self::Revoked { .. } => "revoked",
+            Self::StatusListExpired { .. } => "status_list_expired",
+            Self::BadStatusList(_) => "bad_status_list",
             Self::Expired { .. } => "expired",
             Self::NotYetValid { .. } => "not_yet_valid",
         }
@@ -202,6 +234,10 @@ impl CredentialError {
                 | Self::DecryptionFailed
                 | Self::BadEncryption(_)
                 | Self::ForeignIv
+                | Self::KeyRetired { .. }
+                | Self::Revoked { .. }
+                | Self::StatusListExpired { .. }
+                | Self::BadStatusList(_)
         )
     }
 }

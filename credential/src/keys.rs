@@ -94,6 +94,26 @@ pub struct PublicKey {
     /// Ed25519: 32 bytes. ES256: 65-byte uncompressed SEC1 point (0x04 || x || y).
     bytes: Vec<u8>,
     kid: String,
+    /// When this key may sign (credential `iat` inside it); open ends are unbounded.
+    window: SigningWindow,
+}
+
+/// The issuance window of a signing key, kept in its JWK (`signs_from`, `signs_until`, Unix
+/// seconds). A rotated key keeps verifying the credentials it signed while it was active, but a
+/// credential it "signed" with a later `iat` is refused as [`CredentialError::KeyRetired`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningWindow {
+    /// First second the key signs.
+    pub from: Option<u64>,
+    /// The second the key was retired (it signs strictly before it).
+    pub until: Option<u64>,
+}
+
+impl SigningWindow {
+    /// True if a credential issued at `iat` falls inside the window.
+    pub fn contains(&self, iat: u64) -> bool {
+        self.from.is_none_or(|f| iat >= f) && self.until.is_none_or(|u| iat < u)
+    }
 }
 
 impl fmt::Debug for PublicKey {
@@ -132,6 +152,7 @@ impl PublicKey {
             alg,
             bytes,
             kid: String::new(),
+            window: SigningWindow::default(),
         };
         key.kid = key.thumbprint();
         key
@@ -141,6 +162,17 @@ impl PublicKey {
     pub fn with_kid(mut self, kid: impl Into<String>) -> Self {
         self.kid = kid.into();
         self
+    }
+
+    /// Set the issuance window.
+    pub fn with_window(mut self, window: SigningWindow) -> Self {
+        self.window = window;
+        self
+    }
+
+    /// When this key signs.
+    pub fn window(&self) -> SigningWindow {
+        self.window
     }
 
     /// The algorithm this key verifies.
@@ -195,6 +227,8 @@ impl PublicKey {
                 kid: Some(self.kid.clone()),
                 alg: Some("EdDSA".into()),
                 use_: Some("sig".into()),
+                signs_from: self.window.from,
+                signs_until: self.window.until,
                 d: None,
             },
             Algorithm::Es256 => {
@@ -207,6 +241,8 @@ impl PublicKey {
                     kid: Some(self.kid.clone()),
                     alg: Some("ES256".into()),
                     use_: Some("sig".into()),
+                    signs_from: self.window.from,
+                    signs_until: self.window.until,
                     d: None,
                 }
             }
@@ -249,6 +285,10 @@ impl PublicKey {
                 return Err(bad(&format!("JWK alg {alg} does not match its key type ({})", key.alg)));
             }
         }
+        let key = key.with_window(SigningWindow {
+            from: jwk.signs_from,
+            until: jwk.signs_until,
+        });
         Ok(match &jwk.kid {
             Some(kid) if !kid.is_empty() => key.with_kid(kid.clone()),
             _ => key,
@@ -290,6 +330,12 @@ pub struct Jwk {
     /// Public key use.
     #[serde(default, rename = "use", skip_serializing_if = "Option::is_none")]
     pub use_: Option<String>,
+    /// Issuance window start (Unix seconds; ikd's member, ignored by other JWK readers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signs_from: Option<u64>,
+    /// The key's retirement (Unix seconds): it signs nothing from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signs_until: Option<u64>,
     /// Private part: only read so that it can be refused; never written.
     #[serde(default, skip_serializing)]
     d: Option<serde::de::IgnoredAny>,
@@ -528,6 +574,10 @@ pub struct GeneratedKey {
 /// `activation.secret` if absent. The private key file is created with mode 0600 (`O_EXCL`), so
 /// it is never readable by others, not even briefly.
 pub fn generate_key_files(alg: Algorithm, dir: &Path) -> Result<GeneratedKey, CredentialError> {
+    generate_key_files_at(alg, dir, None)
+}
+
+fn generate_key_files_at(alg: Algorithm, dir: &Path, signs_from: Option<u64>) -> Result<GeneratedKey, CredentialError> {
     create_private_dir(dir)?;
     let der = generate_pkcs8(alg)?;
     let key = IssuerKey::from_pkcs8(der.as_ref())?;
@@ -535,10 +585,14 @@ pub fn generate_key_files(alg: Algorithm, dir: &Path) -> Result<GeneratedKey, Cr
     let private_key_path = dir.join(format!("{kid}.{PRIVATE_KEY_EXT}"));
     write_private_file(&private_key_path, der.as_ref())?;
     let public_key_path = dir.join(format!("{kid}{PUBLIC_JWK_SUFFIX}"));
-    let jwk = serde_json::to_string_pretty(&key.public_key().to_jwk())
-        .map_err(|e| CredentialError::InvalidKeySet(e.to_string()))?;
+    let public = key.public_key().clone().with_window(SigningWindow {
+        from: signs_from,
+        until: None,
+    });
+    let jwk =
+        serde_json::to_string_pretty(&public.to_jwk()).map_err(|e| CredentialError::InvalidKeySet(e.to_string()))?;
     write_public_file(&public_key_path, jwk.as_bytes())?;
-    write_public_file(&dir.join(ACTIVE_KID_FILE), format!("{kid}\n").as_bytes())?;
+    replace_public_file(&dir.join(ACTIVE_KID_FILE), format!("{kid}\n").as_bytes())?;
     let secret_path = dir.join(super::activation::ACTIVATION_SECRET_FILE);
     let created_activation_secret = if secret_path.exists() {
         None
@@ -552,6 +606,73 @@ pub fn generate_key_files(alg: Algorithm, dir: &Path) -> Result<GeneratedKey, Cr
         private_key_path,
         public_key_path,
         created_activation_secret,
+    })
+}
+
+/// What [`rotate_key_files`] did.
+#[derive(Debug, Clone)]
+pub struct Rotation {
+    /// The key that was active, now retired (its public JWK stays, with `signs_until`).
+    pub retired_kid: String,
+    /// Its private key file, deleted so that it can sign nothing more.
+    pub deleted_private_key: PathBuf,
+    /// The new active key.
+    pub new: GeneratedKey,
+}
+
+/// Rotate the signing key of `dir` at time `now`: generate a new key (`signs_from = now`) and
+/// make it active, mark the old key's public JWK with `signs_until = now`, then delete the
+/// retired private key. Old credentials keep verifying against the published JWKS (which keeps
+/// every public key); new ones carry the new kid. In this order a crash leaves a usable active
+/// key at every step (at worst an old key not yet marked retired).
+pub fn rotate_key_files(alg: Algorithm, dir: &Path, now: u64) -> Result<Rotation, CredentialError> {
+    let io = |path: &Path, source| CredentialError::KeyFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let active = active_kid(dir)?;
+    let old_jwk_path = dir.join(format!("{active}{PUBLIC_JWK_SUFFIX}"));
+    let text = fs::read_to_string(&old_jwk_path).map_err(|e| io(&old_jwk_path, e))?;
+    let mut jwk: Jwk = serde_json::from_str(&text)
+        .map_err(|e| CredentialError::InvalidKeySet(format!("{}: {e}", old_jwk_path.display())))?;
+    let new = generate_key_files_at(alg, dir, Some(now))?;
+    jwk.signs_until = Some(now);
+    let json = serde_json::to_string_pretty(&jwk).map_err(|e| CredentialError::InvalidKeySet(e.to_string()))?;
+    replace_public_file(&old_jwk_path, json.as_bytes())?;
+    let deleted_private_key = dir.join(format!("{active}.{PRIVATE_KEY_EXT}"));
+    match fs::remove_file(&deleted_private_key) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(&deleted_private_key, e)),
+    }
+    Ok(Rotation {
+        retired_kid: active,
+        deleted_private_key,
+        new,
+    })
+}
+
+/// The kid named by `DIR/active.kid`.
+fn active_kid(dir: &Path) -> Result<String, CredentialError> {
+    let path = dir.join(ACTIVE_KID_FILE);
+    let text = fs::read_to_string(&path).map_err(|source| CredentialError::KeyFile { path, source })?;
+    let kid = text.trim();
+    if kid.is_empty() {
+        return Err(CredentialError::NoKey(format!(
+            "{ACTIVE_KID_FILE} in {} is empty",
+            dir.display()
+        )));
+    }
+    Ok(kid.to_string())
+}
+
+/// Write a public file through a temporary file and a rename (readers see old or new).
+fn replace_public_file(path: &Path, data: &[u8]) -> Result<(), CredentialError> {
+    let tmp = path.with_extension("tmp");
+    write_public_file(&tmp, data)?;
+    fs::rename(&tmp, path).map_err(|source| CredentialError::KeyFile {
+        path: path.to_path_buf(),
+        source,
     })
 }
 

@@ -37,6 +37,7 @@ mod encoding;
 mod encrypt;
 mod error;
 mod keys;
+mod status;
 
 pub use activation::{
     normalize_code, ActivationCode, ActivationSecret, ACTIVATION_ALPHABET, ACTIVATION_CODE_LEN, ACTIVATION_SECRET_FILE,
@@ -50,6 +51,7 @@ pub use encoding::hex;
 pub use encrypt::{EncryptionAlgorithm, EncryptionKey, NonceOrigin, ENCRYPTION_KEY_SUFFIX};
 pub use error::CredentialError;
 pub use keys::{
-    generate_key_files, Algorithm, GeneratedKey, IssuerKey, Jwk, KeySet, PublicKey, ACTIVE_KID_FILE, PRIVATE_KEY_EXT,
-    PUBLIC_JWK_SUFFIX,
+    generate_key_files, rotate_key_files, Algorithm, GeneratedKey, IssuerKey, Jwk, KeySet, PublicKey, Rotation,
+    SigningWindow, ACTIVE_KID_FILE, PRIVATE_KEY_EXT, PUBLIC_JWK_SUFFIX,
 };
+pub use status::{CredentialId, StatusList};

@@ -892,3 +892,156 @@ fn credential_encryption_key_file_is_0600_and_loads() {
     );
     assert!(!format!("{loaded:?}").contains(&std::fs::read_to_string(&path).unwrap()[40..60]));
 }
+
+// ----- key rotation -----
+
+#[test]
+fn credential_rotation_keeps_old_credentials_valid_and_retires_the_old_key() {
+    use ikd_credential::rotate_key_files;
+    let dir = tempfile::tempdir().unwrap();
+    let keys_dir = dir.path().join("keys");
+    let t0 = now();
+    generate_key_files(Algorithm::EdDsa, &keys_dir).unwrap();
+    let old_issuer = CredentialIssuer::new(
+        IssuerKey::load(&keys_dir).unwrap(),
+        ISSUER.into(),
+        Duration::from_secs(365 * DAY),
+    );
+    let old_kid = old_issuer.key().kid().to_string();
+    let before = old_issuer.issue(&identity(), t0).unwrap().text;
+    let stale_jwks = KeySet::from_key_dir(&keys_dir).unwrap().to_jwks();
+
+    let t1 = t0 + 100;
+    let rotation = rotate_key_files(Algorithm::Es256, &keys_dir, t1).unwrap();
+    assert_eq!(rotation.retired_kid, old_kid);
+    assert!(
+        !rotation.deleted_private_key.exists(),
+        "the retired private key is gone"
+    );
+    let new_key = IssuerKey::load(&keys_dir).unwrap();
+    assert_eq!(new_key.kid(), rotation.new.kid);
+    assert_ne!(new_key.kid(), old_kid);
+    let new_issuer = CredentialIssuer::new(new_key, ISSUER.into(), Duration::from_secs(365 * DAY));
+    let after = new_issuer.issue(&identity(), t1 + 10).unwrap();
+    assert_eq!(after.alg, Algorithm::Es256);
+
+    // The published set keeps both keys with their windows, through JWKS.
+    let jwks = KeySet::from_key_dir(&keys_dir).unwrap().to_jwks();
+    assert!(jwks.contains(&format!("\"signs_until\": {t1}")), "{jwks}");
+    let keys = KeySet::from_jwks(&jwks).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys.get(&old_kid).unwrap().window().until, Some(t1));
+    assert_eq!(keys.get(&after.kid).unwrap().window().from, Some(t1));
+    let v = verify(&before, &keys, t1 + 20, &opts()).unwrap();
+    assert_eq!(v.kid, old_kid);
+    let v = verify(&after.text, &keys, t1 + 20, &opts()).unwrap();
+    assert_eq!(v.kid, after.kid);
+
+    // A credential the old key signs after its retirement (a leaked key) is refused.
+    let late = old_issuer.issue(&identity(), t1 + 5).unwrap().text;
+    let e = verify(&late, &keys, t1 + 20, &opts()).unwrap_err();
+    assert_eq!(e.code(), "key_retired", "{e}");
+    // So is one the new key backdates to before its window.
+    let early = new_issuer.issue(&identity(), t0).unwrap().text;
+    assert_eq!(
+        verify(&early, &keys, t1 + 20, &opts()).unwrap_err().code(),
+        "key_retired"
+    );
+    // A verifier with the JWKS from before the rotation does not know the new kid.
+    let stale = KeySet::from_jwks(&stale_jwks).unwrap();
+    assert_eq!(
+        verify(&after.text, &stale, t1 + 20, &opts()).unwrap_err().code(),
+        "unknown_kid"
+    );
+    verify(&before, &stale, t1 + 20, &opts()).unwrap();
+}
+
+// ----- revocation -----
+
+#[test]
+fn credential_status_list_revokes_by_id_and_expires() {
+    use ikd_credential::{CredentialId, StatusList};
+    let dir = tempfile::tempdir().unwrap();
+    generate_key_files(Algorithm::EdDsa, dir.path()).unwrap();
+    let key = IssuerKey::load(dir.path()).unwrap();
+    let secret = ActivationSecret::load(dir.path()).unwrap();
+    let issuer = CredentialIssuer::new(
+        IssuerKey::load(dir.path()).unwrap(),
+        ISSUER.into(),
+        Duration::from_secs(365 * DAY),
+    );
+    let keys = keyset_of(&issuer);
+    let t = now();
+    let lost = secret.credential_id("req-lost-phone");
+    let kept = secret.credential_id("req-kept");
+    assert_eq!(lost, secret.credential_id("req-lost-phone"), "deterministic");
+    assert_ne!(lost, kept);
+    assert_eq!(lost.to_string().parse::<CredentialId>().unwrap(), lost);
+    let revoked_text = issuer.issue_with_id(&identity(), t, &lost).unwrap().text;
+    let kept_text = issuer.issue_with_id(&identity(), t, &kept).unwrap().text;
+    let no_id_text = issuer.issue(&identity(), t).unwrap().text;
+
+    let list = StatusList {
+        issuer: ISSUER.into(),
+        issued_at: t,
+        expires_at: t + DAY,
+        revoked: [lost, secret.credential_id("other")].into_iter().collect(),
+        kid: None,
+    };
+    let signed = list.sign(&key).unwrap();
+    let fetched = StatusList::verify(&signed, &keys, t + 60).unwrap();
+    assert_eq!(fetched.revoked, list.revoked);
+    assert_eq!(fetched.kid.as_deref(), Some(key.kid()));
+
+    let v = verify(&revoked_text, &keys, t + 60, &opts()).unwrap();
+    assert_eq!(v.id, Some(lost));
+    let e = fetched.check(&v).unwrap_err();
+    assert_eq!(e.code(), "revoked");
+    assert!(e.is_invalid_credential());
+    fetched
+        .check(&verify(&kept_text, &keys, t + 60, &opts()).unwrap())
+        .unwrap();
+    fetched
+        .check(&verify(&no_id_text, &keys, t + 60, &opts()).unwrap())
+        .unwrap();
+
+    // Expired list, tampered list, list signed by an unknown key, list of another issuer.
+    assert_eq!(
+        StatusList::verify(&signed, &keys, t + DAY).unwrap_err().code(),
+        "status_list_expired"
+    );
+    let mut cose = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::ZlibDecoder::new(&signed[..]), &mut cose).unwrap();
+    let n = cose.len();
+    cose[n - 70] ^= 1; // inside the revoked ids, before the signature
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    z.write_all(&cose).unwrap();
+    assert_eq!(
+        StatusList::verify(&z.finish().unwrap(), &keys, t).unwrap_err().code(),
+        "bad_signature"
+    );
+    let stranger = IssuerKey::generate(Algorithm::EdDsa).unwrap();
+    assert_eq!(
+        StatusList::verify(&list.sign(&stranger).unwrap(), &keys, t)
+            .unwrap_err()
+            .code(),
+        "unknown_kid"
+    );
+    let foreign = StatusList {
+        issuer: "https://other.example".into(),
+        ..list.clone()
+    };
+    let foreign = StatusList::verify(&foreign.sign(&key).unwrap(), &keys, t).unwrap();
+    assert_eq!(foreign.check(&v).unwrap_err().code(), "bad_status_list");
+    // Garbage never panics.
+    for junk in [&b""[..], b"\x78\x9c", b"\x00\x01\x02", &signed[..signed.len() / 2]] {
+        assert!(StatusList::verify(junk, &keys, t).is_err());
+    }
+    // 16 bytes per revoked id: 10,000 ids stay ~160 KB.
+    let big = StatusList {
+        revoked: (0..10_000).map(|i| secret.credential_id(&format!("r{i}"))).collect(),
+        ..list
+    };
+    let size = big.sign(&key).unwrap().len();
+    assert!((160_000..170_000).contains(&size), "{size}");
+}
