@@ -8,7 +8,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ikd_engine::credential::{verify, Algorithm, CredentialIssuer, Gender, Identity, IssuerKey, KeySet, VerifyOptions};
+use ikd_engine::credential::{
+    verify, verify_with_decryption, Algorithm, CredentialIssuer, EncryptionAlgorithm, EncryptionKey, Gender, Identity,
+    IssuerKey, KeySet, VerifyOptions,
+};
 use ring::signature::Ed25519KeyPair;
 
 const T: u64 = 1_700_000_000;
@@ -45,6 +48,12 @@ fn bench_issue(c: &mut Criterion) {
             b.iter(|| issuer.issue(black_box(&id), black_box(T)).expect("issue"))
         });
     }
+    // Ed25519 + AES-256-GCM (COSE_Encrypt0 around the COSE_Sign1, synthetic IV).
+    let (aes, _) = EncryptionKey::generate(EncryptionAlgorithm::A256Gcm).expect("aes key");
+    let encrypting = issuer(Algorithm::EdDsa).with_encryption(aes);
+    g.bench_function("ed25519_aes256gcm", |b| {
+        b.iter(|| encrypting.issue(black_box(&id), black_box(T)).expect("issue"))
+    });
     // The floor: ring's Ed25519 signature alone over a message as long as our Sig_structure.
     let issuer = issuer(Algorithm::EdDsa);
     let msg_len = issuer.sign_cose(&id, T).expect("cose").len() - 64;
@@ -81,6 +90,16 @@ fn bench_verify(c: &mut Criterion) {
             b.iter(|| verify(black_box(&text), &keys, T + 60, &opts).expect("verify"))
         });
     }
+    let (aes, bytes) = EncryptionKey::generate(EncryptionAlgorithm::A256Gcm).expect("aes key");
+    let reader = EncryptionKey::from_bytes(EncryptionAlgorithm::A256Gcm, &bytes, None).expect("aes key");
+    let encrypting = issuer(Algorithm::EdDsa).with_encryption(aes);
+    let mut keys = KeySet::new();
+    keys.insert(encrypting.key().public_key().clone()).expect("keyset");
+    let text = encrypting.issue(&id, T).expect("issue").text;
+    let opts = VerifyOptions::default();
+    g.bench_function("ed25519_aes256gcm_decrypt", |b| {
+        b.iter(|| verify_with_decryption(black_box(&text), &keys, Some(&reader), T + 60, &opts).expect("verify"))
+    });
     g.finish();
 }
 

@@ -51,6 +51,8 @@ pub struct ResultRow {
     /// Claim 169 QR text (Base45), `match` rows of a run with `--keys` only.
     pub credential: Option<String>,
     pub credential_kid: Option<String>,
+    /// Credential id (CWT `cti`, 32 hex digits): what `ikd credential revoke --id` takes.
+    pub credential_id: Option<String>,
     /// Unix seconds.
     pub credential_expires_at: Option<i64>,
     /// Keyed hash of the activation code (never the code itself).
@@ -166,6 +168,7 @@ pub fn result_schema() -> SchemaRef {
         Field::new("embed_ms", DataType::Float32, true),
         utf8("credential", true),
         utf8("credential_kid", true),
+        utf8("credential_id", true),
         Field::new("credential_expires_at", DataType::Int64, true),
         utf8("activation_code_hash", true),
     ]))
@@ -238,6 +241,7 @@ pub fn results_batch(rows: &[ResultRow]) -> anyhow::Result<RecordBatch> {
         of32(rows, |r| r.embed_ms),
         os(rows, |r| r.credential.as_deref()),
         os(rows, |r| r.credential_kid.as_deref()),
+        os(rows, |r| r.credential_id.as_deref()),
         Arc::new(rows.iter().map(|r| r.credential_expires_at).collect::<Int64Array>()),
         os(rows, |r| r.activation_code_hash.as_deref()),
     ];

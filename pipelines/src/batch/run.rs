@@ -19,7 +19,7 @@ use super::table::{optional, required, TableReader};
 use super::{create_dir, hash64, hex, nik_u64, part_files, peak_rss_bytes, remove_stray_tmp, sha256_file, UsageError};
 use anyhow::Context;
 use arrow::array::{Array, Float32Array, StringArray, UInt8Array};
-use ikd_engine::credential::{ActivationSecret, CredentialIssuer, Gender, Identity, IssuerKey};
+use ikd_engine::credential::{ActivationSecret, CredentialIssuer, EncryptionKey, Gender, Identity, IssuerKey};
 use ikd_engine::nik::{Nik, NikError};
 use ikd_engine::{Decision, Embedding, Engine, ModelEmbedding, Reason, ENGINE_VERSION};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -52,6 +52,8 @@ pub struct RunConfig {
     pub out: PathBuf,
     /// Key directory (`ikd keys generate`): issue credentials + activation codes for `match`.
     pub keys: Option<PathBuf>,
+    /// AES key file (`ikd keys generate --kind aes256`): issue encrypted credentials.
+    pub encrypt_key: Option<PathBuf>,
     pub chunk_size: usize,
     pub shard: Shard,
     pub threads: Option<usize>,
@@ -75,6 +77,7 @@ impl RunConfig {
             gallery,
             out,
             keys: None,
+            encrypt_key: None,
             chunk_size: 512,
             shard: Shard::default(),
             threads: None,
@@ -105,6 +108,9 @@ pub struct Fingerprint {
     pub threshold: f32,
     pub engine_version: String,
     pub credential_kid: Option<String>,
+    /// Kid of the AES key credentials are encrypted with (absent: signed only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_kid: Option<String>,
     pub issuer: Option<String>,
     pub validity_days: Option<u64>,
     pub review_margin: f32,
@@ -359,12 +365,14 @@ fn process_row(ctx: &Ctx<'_>, gallery: &ChunkGallery, w: &Work<'_>) -> anyhow::R
             email: non_empty(&row[6]),
             ..Default::default()
         };
-        match issuer.issue(&id, ctx.issued_at) {
+        let credential_id = secret.credential_id(&r.request_id);
+        match issuer.issue_with_id(&id, ctx.issued_at, &credential_id) {
             Ok(c) => {
                 let code = secret.code(&r.request_id, &nik);
                 r.activation_code_hash = Some(secret.stored_hash(&r.request_id, &nik, &code));
                 r.credential = Some(c.text.clone());
                 r.credential_kid = Some(c.kid.clone());
+                r.credential_id = Some(credential_id.to_string());
                 r.credential_expires_at = Some(c.expires_at as i64);
                 out.outbox = Some(OutboxRow {
                     request_id: r.request_id.clone(),
@@ -573,10 +581,16 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
             let secret = ActivationSecret::load(dir)
                 .with_context(|| format!("loading the activation secret from {}", dir.display()))?;
             let validity = Duration::from_secs(cfg.validity_days.saturating_mul(86_400));
-            (
-                Some(CredentialIssuer::new(key, cfg.issuer.clone(), validity)),
-                Some(secret),
-            )
+            let mut issuer = CredentialIssuer::new(key, cfg.issuer.clone(), validity);
+            if let Some(file) = &cfg.encrypt_key {
+                let key = EncryptionKey::load(file)
+                    .with_context(|| format!("loading the encryption key from {}", file.display()))?;
+                issuer = issuer.with_encryption(key);
+            }
+            (Some(issuer), Some(secret))
+        }
+        None if cfg.encrypt_key.is_some() => {
+            return Err(UsageError("--encrypt-key needs --keys (the signing keys)".into()).into());
         }
         None => (None, None),
     };
@@ -596,6 +610,7 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         threshold: engine.threshold(),
         engine_version: ENGINE_VERSION.into(),
         credential_kid: issuer.as_ref().map(|i| i.key().kid().to_string()),
+        encryption_kid: issuer.as_ref().and_then(|i| i.encryption_kid().map(str::to_string)),
         issuer: issuer.as_ref().map(|_| cfg.issuer.clone()),
         validity_days: issuer.as_ref().map(|_| cfg.validity_days),
         review_margin: cfg.review_margin,

@@ -9,7 +9,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
-use ikd_engine::credential::{verify, ActivationSecret, CredentialIssuer, Identity, IssuerKey, KeySet, VerifyOptions};
+use ikd_engine::credential::{
+    verify_with_decryption, ActivationSecret, CredentialError, CredentialId, CredentialIssuer, EncryptionKey, Identity,
+    IssuerKey, KeySet, StatusList, VerifyOptions,
+};
+
+/// A status-list refusal, again (the list is checked once, the credential after it).
+fn clone_refusal(e: &CredentialError) -> CredentialError {
+    match e {
+        CredentialError::StatusListExpired { expires_at, now } => CredentialError::StatusListExpired {
+            expires_at: *expires_at,
+            now: *now,
+        },
+        other => CredentialError::BadStatusList(other.to_string()),
+    }
+}
 use qrcode::bits::Bits;
 use qrcode::{EcLevel, QrCode, Version};
 
@@ -49,6 +63,16 @@ pub enum CredentialCommand {
         /// Allowed clock skew for nbf/exp, seconds.
         #[arg(long, default_value_t = 300)]
         skew: u64,
+        /// AES key file to read encrypted credentials (without it they are refused).
+        #[arg(long, value_name = "FILE")]
+        decrypt_key: Option<PathBuf>,
+        /// Accept an IV not derived from the credential (other encoders' random IVs).
+        #[arg(long, requires = "decrypt_key")]
+        accept_foreign_iv: bool,
+        /// Status list (`ikd credential status-list publish`): refuse revoked credentials,
+        /// and refuse to decide on an expired list.
+        #[arg(long, value_name = "FILE")]
+        status_list: Option<PathBuf>,
     },
     /// Render a credential as a QR code PNG (alphanumeric mode, quiet zone 4 modules).
     Qr {
@@ -86,7 +110,26 @@ pub enum CredentialCommand {
         /// Also render the QR code to this PNG file.
         #[arg(long, value_name = "FILE.png")]
         qr: Option<PathBuf>,
+        /// Encrypt with this AES key file (`ikd keys generate --kind aes256`).
+        #[arg(long, value_name = "FILE")]
+        encrypt_key: Option<PathBuf>,
     },
+    /// Revoke credentials: append their ids (the results' `credential_id`) to a revocation
+    /// file (JSON lines, append-only). Publish a new status list afterwards.
+    Revoke {
+        /// Revocation file (created if missing).
+        #[arg(long, value_name = "FILE")]
+        list: PathBuf,
+        /// Credential id (32 hex digits); repeat for several.
+        #[arg(long = "id", value_name = "HEX", required = true)]
+        ids: Vec<String>,
+        /// Why (lost phone, wrong match, ...), kept in the file.
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Signed status lists of revoked credentials, for verifiers to fetch.
+    #[command(subcommand)]
+    StatusList(StatusListCommand),
     /// Print the activation code for a request and the keyed hash to store in results.
     ActivationCode {
         /// Key directory holding activation.secret, or the secret file.
@@ -101,6 +144,59 @@ pub enum CredentialCommand {
     },
 }
 
+/// `ikd credential status-list ...`
+#[derive(Debug, Subcommand)]
+pub enum StatusListCommand {
+    /// Sign the revocation file's ids as a status list with the active key of DIR.
+    Publish {
+        /// Key directory (signs with its active key).
+        #[arg(long, value_name = "DIR")]
+        keys: PathBuf,
+        /// Revocation file written by `ikd credential revoke`.
+        #[arg(long, value_name = "FILE")]
+        list: PathBuf,
+        /// Issuer name (the credentials' iss).
+        #[arg(long, default_value = "https://ikd.example.id")]
+        issuer: String,
+        /// Hours until verifiers must fetch a newer list.
+        #[arg(long, default_value_t = 48)]
+        valid_hours: u64,
+        /// Issue time (Unix seconds) instead of now.
+        #[arg(long, value_name = "UNIX_TIME")]
+        at: Option<u64>,
+        /// Output file (binary: zlib-compressed COSE_Sign1).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+}
+
+/// One line of a revocation file.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Revocation {
+    id: String,
+    revoked_at: u64,
+    #[serde(default)]
+    reason: String,
+}
+
+fn read_revocations(path: &Path) -> anyhow::Result<std::collections::BTreeSet<CredentialId>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
+    };
+    let mut ids = std::collections::BTreeSet::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let r: Revocation = serde_json::from_str(line)
+            .with_context(|| format!("{} line {}: not a revocation", path.display(), n + 1))?;
+        let id =
+            r.id.parse::<CredentialId>()
+                .map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), n + 1))?;
+        ids.insert(id);
+    }
+    Ok(ids)
+}
+
 /// Run one `ikd credential` command.
 pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -110,7 +206,24 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
             json,
             at,
             skew,
-        } => verify_cmd(&input, &keyset, json, at, skew),
+            decrypt_key,
+            accept_foreign_iv,
+            status_list,
+        } => {
+            let key = match &decrypt_key {
+                Some(file) => Some(
+                    EncryptionKey::load(file)
+                        .with_context(|| format!("loading the decryption key from {}", file.display()))?,
+                ),
+                None => None,
+            };
+            let opts = VerifyOptions {
+                clock_skew_secs: skew,
+                accept_foreign_iv,
+                ..VerifyOptions::default()
+            };
+            verify_cmd(&input, &keyset, key.as_ref(), status_list.as_deref(), json, at, &opts)
+        }
         CredentialCommand::Qr {
             input,
             out,
@@ -133,6 +246,7 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
             validity_days,
             at,
             qr,
+            encrypt_key,
         } => {
             let key =
                 IssuerKey::load(&key).with_context(|| format!("loading the signing key from {}", key.display()))?;
@@ -140,12 +254,80 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
             let id: Identity =
                 serde_json::from_str(&json).with_context(|| format!("parsing {}", identity.display()))?;
             let validity = Duration::from_secs(validity_days.saturating_mul(86_400));
-            let issued = CredentialIssuer::new(key, issuer, validity).issue(&id, at.unwrap_or_else(unix_now))?;
+            let mut issuer = CredentialIssuer::new(key, issuer, validity);
+            if let Some(file) = &encrypt_key {
+                let key = EncryptionKey::load(file)
+                    .with_context(|| format!("loading the encryption key from {}", file.display()))?;
+                issuer = issuer.with_encryption(key);
+            }
+            let issued = issuer.issue(&id, at.unwrap_or_else(unix_now))?;
             println!("{}", issued.text);
             if let Some(png) = qr {
                 render_qr(&issued.text, &png, EcArg::M, 6)?;
                 eprintln!("wrote {}", png.display());
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        CredentialCommand::Revoke { list, ids, reason } => {
+            let parsed = ids
+                .iter()
+                .map(|i| i.parse::<CredentialId>().map_err(anyhow::Error::msg))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let known = read_revocations(&list)?;
+            let now = unix_now();
+            let mut lines = String::new();
+            for id in parsed.iter().filter(|id| !known.contains(id)) {
+                let r = Revocation {
+                    id: id.to_string(),
+                    revoked_at: now,
+                    reason: reason.clone(),
+                };
+                lines.push_str(&serde_json::to_string(&r)?);
+                lines.push('\n');
+            }
+            let mut file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&list)
+                .with_context(|| format!("opening {}", list.display()))?;
+            std::io::Write::write_all(&mut file, lines.as_bytes())
+                .and_then(|()| file.sync_all())
+                .with_context(|| format!("appending to {}", list.display()))?;
+            let added = lines.lines().count();
+            println!(
+                "revoked {added} credential(s) ({} already revoked); publish: ikd credential status-list publish",
+                parsed.len() - added
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CredentialCommand::StatusList(StatusListCommand::Publish {
+            keys,
+            list,
+            issuer,
+            valid_hours,
+            at,
+            out,
+        }) => {
+            let key =
+                IssuerKey::load(&keys).with_context(|| format!("loading the signing key from {}", keys.display()))?;
+            let now = at.unwrap_or_else(unix_now);
+            let status = StatusList {
+                issuer,
+                issued_at: now,
+                expires_at: now.saturating_add(valid_hours.saturating_mul(3600)),
+                revoked: read_revocations(&list)?,
+                kid: None,
+            };
+            let bytes = status.sign(&key)?;
+            std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+            println!(
+                "wrote {} ({} revoked, {} bytes, valid until {}, kid {})",
+                out.display(),
+                status.revoked.len(),
+                bytes.len(),
+                status.expires_at,
+                key.kid()
+            );
             Ok(ExitCode::SUCCESS)
         }
         CredentialCommand::ActivationCode { keys, request_id, nik } => {
@@ -184,16 +366,32 @@ fn read_input(arg: &str) -> anyhow::Result<String> {
     Ok(text.trim_end_matches(['\r', '\n']).to_string())
 }
 
-fn verify_cmd(input: &str, keyset: &Path, json: bool, at: Option<u64>, skew: u64) -> anyhow::Result<ExitCode> {
+fn verify_cmd(
+    input: &str,
+    keyset: &Path,
+    decrypt_key: Option<&EncryptionKey>,
+    status_list: Option<&Path>,
+    json: bool,
+    at: Option<u64>,
+    opts: &VerifyOptions,
+) -> anyhow::Result<ExitCode> {
     let jwks = std::fs::read_to_string(keyset).with_context(|| format!("reading {}", keyset.display()))?;
     let keys = KeySet::from_jwks(&jwks).with_context(|| format!("loading {}", keyset.display()))?;
     let text = read_input(input)?;
     let now = at.unwrap_or_else(unix_now);
-    let opts = VerifyOptions {
-        clock_skew_secs: skew,
-        ..VerifyOptions::default()
+    let status = match status_list {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            Some(StatusList::verify(&bytes, &keys, now))
+        }
+        None => None,
     };
-    match verify(&text, &keys, now, &opts) {
+    let verdict = verify_with_decryption(&text, &keys, decrypt_key, now, opts).and_then(|v| match &status {
+        Some(Ok(list)) => list.check(&v).map(|()| v),
+        Some(Err(e)) => Err(clone_refusal(e)),
+        None => Ok(v),
+    });
+    match verdict {
         Ok(v) => {
             if json {
                 let out = serde_json::json!({ "status": "valid", "checked_at": now, "credential": v });
@@ -202,6 +400,12 @@ fn verify_cmd(input: &str, keyset: &Path, json: bool, at: Option<u64>, skew: u64
                 let id = &v.identity;
                 println!("status: VALID");
                 println!("kid: {} ({})", v.kid, v.alg);
+                if let Some(id) = &v.id {
+                    println!("credential id: {id}");
+                }
+                if let Some(e) = &v.encryption {
+                    println!("encrypted: {} with key {} (IV {:?})", e.alg, e.kid, e.iv);
+                }
                 println!("issuer: {}", v.issuer.as_deref().unwrap_or("-"));
                 let t = |x: Option<u64>| x.map_or_else(|| "-".to_string(), |x| x.to_string());
                 println!("iat: {}  nbf: {}  exp: {}", t(v.iat), t(v.nbf), t(v.exp));

@@ -21,6 +21,10 @@ pub struct RunArgs {
     /// Key directory (`ikd keys generate`): issue a credential and an activation code per match.
     #[arg(long, value_name = "DIR")]
     pub keys: Option<PathBuf>,
+    /// AES key file (`ikd keys generate --kind aes256`): issue encrypted credentials
+    /// (COSE_Encrypt0 around the signed one). Verifiers then need this key.
+    #[arg(long, value_name = "FILE", requires = "keys")]
+    pub encrypt_key: Option<PathBuf>,
     /// Input rows per chunk (the unit of parallelism, commit and resume).
     #[arg(long, default_value_t = 512)]
     pub chunk_size: usize,
@@ -78,6 +82,7 @@ impl RunArgs {
         }
         let mut cfg = RunConfig::new(self.requests.clone(), self.gallery.clone(), self.out.clone());
         cfg.keys = self.keys.clone();
+        cfg.encrypt_key = self.encrypt_key.clone();
         cfg.chunk_size = self.chunk_size;
         cfg.shard = shard;
         cfg.threads = self.threads;

@@ -337,3 +337,161 @@ fn parquet_requests_give_the_same_results_as_csv() {
     };
     assert_eq!(strip(comparable_results(&out)), strip(comparable_results(&f.reference)));
 }
+
+/// `ikd keys generate --kind aes256` + `ikd run --encrypt-key`: the same decisions as the
+/// signed-only reference run; every credential is encrypted (refused without the key, valid
+/// with it, for the row's NIK), through the library and `ikd credential verify`.
+#[test]
+fn encrypted_run_issues_credentials_only_the_key_holder_reads() {
+    use ikd_engine::credential::{verify_with_decryption, EncryptionKey};
+    let f = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    let aes_dir = tmp.path().join("aes");
+    let ikd = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ikd"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = ikd(&[
+        "keys",
+        "generate",
+        "--kind",
+        "aes256",
+        "--out",
+        aes_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let key_file = std::fs::read_dir(&aes_dir).unwrap().flatten().next().unwrap().path();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let key = EncryptionKey::load(&key_file).unwrap();
+
+    let run_dir = tmp.path().join("run");
+    let status = ikd_run(&run_dir, &["--encrypt-key", key_file.to_str().unwrap()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reference = comparable_results(&f.reference);
+    let rows = comparable_results(&run_dir);
+    assert_eq!(rows.len(), reference.len());
+    let keys = KeySet::from_key_dir(&f.keys).unwrap();
+    let at = crate::common::ISSUED_AT + 10;
+    let jwks = tmp.path().join("jwks.json");
+    std::fs::write(&jwks, keys.to_jwks()).unwrap();
+    let mut checked_cli = false;
+    for (r, reference) in rows.iter().zip(&reference) {
+        assert_eq!(r["request_id"], reference["request_id"]);
+        assert_eq!(r["decision"], reference["decision"]);
+        if r["decision"] != "match" {
+            assert_eq!(r["credential"], "NULL");
+            continue;
+        }
+        let text = &r["credential"];
+        assert_ne!(text, &reference["credential"]);
+        let e = verify(text, &keys, at, &VerifyOptions::default()).unwrap_err();
+        assert_eq!(e.code(), "encrypted_no_key");
+        let v = verify_with_decryption(text, &keys, Some(&key), at, &VerifyOptions::default()).unwrap();
+        assert_eq!(v.identity.id, r["nik"]);
+        if !checked_cli {
+            checked_cli = true;
+            let (t, k, a) = (text.as_str(), jwks.to_str().unwrap(), at.to_string());
+            let without = ikd(&["credential", "verify", t, "--keyset", k, "--at", &a, "--json"]);
+            assert_eq!(without.status.code(), Some(3));
+            let shown = String::from_utf8_lossy(&without.stdout);
+            assert!(
+                shown.contains("encrypted_no_key") && !shown.contains(&r["nik"]),
+                "{shown}"
+            );
+            let kf = key_file.to_str().unwrap();
+            let with = ikd(&[
+                "credential",
+                "verify",
+                t,
+                "--keyset",
+                k,
+                "--at",
+                &a,
+                "--decrypt-key",
+                kf,
+                "--json",
+            ]);
+            assert_eq!(with.status.code(), Some(0), "{}", String::from_utf8_lossy(&with.stderr));
+            assert!(String::from_utf8_lossy(&with.stdout).contains(&r["nik"]));
+        }
+    }
+    assert!(checked_cli, "the demo has matches");
+
+    // Revocation: the results name each credential's id; revoking one refuses it (and only
+    // it) through a published status list; an expired list is refused.
+    let matches: Vec<&Row> = rows.iter().filter(|r| r["decision"] == "match").collect();
+    assert!(matches.len() >= 2);
+    let ids: std::collections::BTreeSet<&str> = matches.iter().map(|r| r["credential_id"].as_str()).collect();
+    assert_eq!(ids.len(), matches.len(), "one id per credential");
+    let (gone, kept) = (matches[0], matches[1]);
+    let list = tmp.path().join("revoked.jsonl");
+    let status = tmp.path().join("status.cbor");
+    let (l, st, k) = (list.to_str().unwrap(), status.to_str().unwrap(), jwks.to_str().unwrap());
+    let kf = key_file.to_str().unwrap();
+    let out = ikd(&[
+        "credential",
+        "revoke",
+        "--list",
+        l,
+        "--id",
+        &gone["credential_id"],
+        "--reason",
+        "lost phone",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let issued = crate::common::ISSUED_AT.to_string();
+    let keys_dir = f.keys.to_str().unwrap();
+    let out = ikd(&[
+        "credential",
+        "status-list",
+        "publish",
+        "--keys",
+        keys_dir,
+        "--list",
+        l,
+        "--at",
+        &issued,
+        "--valid-hours",
+        "24",
+        "--out",
+        st,
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let check = |r: &Row, at: u64| {
+        let a = at.to_string();
+        let o = ikd(&[
+            "credential",
+            "verify",
+            &r["credential"],
+            "--keyset",
+            k,
+            "--at",
+            &a,
+            "--decrypt-key",
+            kf,
+            "--status-list",
+            st,
+            "--json",
+        ]);
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let (code, shown) = check(gone, at);
+    assert_eq!(code, Some(3), "{shown}");
+    assert!(shown.contains("\"revoked\""), "{shown}");
+    let (code, shown) = check(kept, at);
+    assert_eq!(code, Some(0), "{shown}");
+    let (code, shown) = check(kept, crate::common::ISSUED_AT + 25 * 3600);
+    assert_eq!(code, Some(3), "{shown}");
+    assert!(shown.contains("status_list_expired"), "{shown}");
+}
