@@ -41,6 +41,7 @@ fn row(i: u64) -> ResultRow {
         embed_ms: Some(9.5),
         credential: matched.then(|| "NCF".repeat(120)),
         credential_kid: matched.then(|| "kid-abcdefghijkl".into()),
+        credential_id: matched.then(|| format!("{i:032x}")),
         credential_expires_at: matched.then_some(1_900_000_000),
         activation_code_hash: matched.then(|| format!("{:064x}", i * 7)),
     }
