@@ -100,7 +100,7 @@ def ours_to_theirs(binary, work, alg, aes):
     try:
         claim169.decode_encrypted_aes(text, aes_key)
         raise AssertionError("claim169 decoded without verifying")
-    except claim169.Claim169Exception:
+    except (claim169.Claim169Exception, ValueError):
         pass
     return f"ikd -> claim169  {alg:7} {aes}: decrypted, signature verified, id/name/email equal"
 
