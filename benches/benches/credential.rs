@@ -26,6 +26,7 @@ fn identity() -> Identity {
         address: None,
         phone: None,
         nationality: Some("ID".into()),
+        photo: None,
     }
 }
 

@@ -8,7 +8,7 @@
 use ciborium::Value;
 use serde::{Deserialize, Serialize};
 
-use super::encoding::{cbor_head, cbor_int, cbor_text, MAJOR_MAP};
+use super::encoding::{cbor_bytes, cbor_head, cbor_int, cbor_text, MAJOR_MAP};
 use super::CredentialError;
 
 /// Claim 169 key: unique id (the NIK).
@@ -27,6 +27,93 @@ pub const KEY_EMAIL: i64 = 11;
 pub const KEY_PHONE: i64 = 12;
 /// Claim 169 key: nationality (ISO 3166-1/2).
 pub const KEY_NATIONALITY: i64 = 13;
+/// Claim 169 key: the holder's photo (binary image).
+pub const KEY_PHOTO: i64 = 16;
+/// Claim 169 key: the photo's format (1 JPEG, 2 JPEG 2000, 3 AVIF, 4 WebP).
+pub const KEY_PHOTO_FORMAT: i64 = 17;
+/// Largest photo accepted in a credential, in bytes: a version-40 QR code holds 2,953 bytes
+/// in all at error correction L (about 1,950 Base45 bytes at M), so anything larger cannot be
+/// scanned anyway.
+pub const MAX_PHOTO_BYTES: usize = 2_048;
+
+/// Image format of the holder's photo (claim 169 key 17).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PhotoFormat {
+    /// 1
+    Jpeg,
+    /// 2
+    Jpeg2000,
+    /// 3
+    Avif,
+    /// 4
+    Webp,
+}
+
+impl PhotoFormat {
+    /// The claim 169 code.
+    pub const fn code(self) -> i64 {
+        match self {
+            Self::Jpeg => 1,
+            Self::Jpeg2000 => 2,
+            Self::Avif => 3,
+            Self::Webp => 4,
+        }
+    }
+
+    /// The format for a claim 169 code.
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            1 => Some(Self::Jpeg),
+            2 => Some(Self::Jpeg2000),
+            3 => Some(Self::Avif),
+            4 => Some(Self::Webp),
+            _ => None,
+        }
+    }
+
+    /// True if `bytes` start with this format's signature (no decoding: the verifier's
+    /// face check decodes, this crate only refuses bytes that cannot be the format named).
+    pub fn matches(self, bytes: &[u8]) -> bool {
+        match self {
+            Self::Jpeg => bytes.starts_with(&[0xFF, 0xD8, 0xFF]),
+            Self::Jpeg2000 => {
+                bytes.starts_with(&[0, 0, 0, 0x0C, b'j', b'P', b' ', b' '])
+                    || bytes.starts_with(&[0xFF, 0x4F, 0xFF, 0x51])
+            }
+            Self::Avif => bytes.get(4..12).is_some_and(|b| b == b"ftypavif" || b == b"ftypavis"),
+            Self::Webp => bytes.len() >= 12 && bytes.starts_with(b"RIFF") && bytes.get(8..12) == Some(b"WEBP"),
+        }
+    }
+}
+
+/// The holder's photo carried in a credential.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Photo {
+    /// Its format (key 17).
+    pub format: PhotoFormat,
+    /// The image bytes (key 16), at most [`MAX_PHOTO_BYTES`].
+    pub bytes: Vec<u8>,
+}
+
+impl Photo {
+    /// Check size and format signature.
+    pub fn validate(&self) -> Result<(), CredentialError> {
+        if self.bytes.len() > MAX_PHOTO_BYTES {
+            return Err(CredentialError::InvalidPhoto(format!(
+                "{} bytes, more than the {MAX_PHOTO_BYTES} a scannable QR code can carry",
+                self.bytes.len()
+            )));
+        }
+        if !self.format.matches(&self.bytes) {
+            return Err(CredentialError::InvalidPhoto(format!(
+                "the bytes are not {:?} (wrong signature)",
+                self.format
+            )));
+        }
+        Ok(())
+    }
+}
 
 /// Gender as coded in claim 169 key 9.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -89,6 +176,9 @@ pub struct Identity {
     /// Nationality (key 13), e.g. `ID`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nationality: Option<String>,
+    /// The holder's photo (keys 16 and 17). Not part of the JSON form (binary).
+    #[serde(skip)]
+    pub photo: Option<Photo>,
 }
 
 /// `YYYY-MM-DD` or `YYYYMMDD` → `YYYYMMDD` (8 ASCII digits, month 01–12, day 01–31).
@@ -135,6 +225,9 @@ impl Identity {
         if self.full_name.is_empty() {
             return Err(CredentialError::InvalidIdentity("full_name is empty".into()));
         }
+        if let Some(photo) = &self.photo {
+            photo.validate()?;
+        }
         if let Some(dob) = &self.date_of_birth {
             if dob_to_spec(dob).is_none() {
                 return Err(CredentialError::InvalidIdentity(format!(
@@ -158,10 +251,16 @@ impl Identity {
             return Err(CredentialError::InvalidIdentity("id and full_name are required".into()));
         }
         let optional = [&self.address, &self.email, &self.phone, &self.nationality];
+        if let Some(photo) = &self.photo {
+            photo
+                .validate()
+                .map_err(|e| CredentialError::InvalidIdentity(e.to_string()))?;
+        }
         let count = 2
             + usize::from(dob.is_some())
             + usize::from(self.gender.is_some())
-            + optional.iter().filter(|o| o.is_some()).count();
+            + optional.iter().filter(|o| o.is_some()).count()
+            + 2 * usize::from(self.photo.is_some());
         cbor_head(out, MAJOR_MAP, count as u64);
         cbor_int(out, KEY_ID);
         cbor_text(out, &self.id);
@@ -185,6 +284,12 @@ impl Identity {
                 cbor_text(out, v);
             }
         }
+        if let Some(photo) = &self.photo {
+            cbor_int(out, KEY_PHOTO);
+            cbor_bytes(out, &photo.bytes);
+            cbor_int(out, KEY_PHOTO_FORMAT);
+            cbor_int(out, photo.format.code());
+        }
         Ok(())
     }
 
@@ -197,6 +302,7 @@ impl Identity {
         let mut id = None;
         let mut identity = Identity::default();
         let mut full_name = None;
+        let (mut photo_bytes, mut photo_format) = (None, None);
         let mut seen = Vec::with_capacity(entries.len());
         for (k, v) in entries {
             let key = int_key(k).ok_or_else(|| bad("claim 169 keys must be integers".into()))?;
@@ -230,9 +336,32 @@ impl Identity {
                 KEY_EMAIL => identity.email = Some(text(v)?),
                 KEY_PHONE => identity.phone = Some(text(v)?),
                 KEY_NATIONALITY => identity.nationality = Some(text(v)?),
+                KEY_PHOTO => match v {
+                    Value::Bytes(b) => photo_bytes = Some(b.clone()),
+                    _ => return Err(bad("photo (key 16) must be a byte string".into())),
+                },
+                KEY_PHOTO_FORMAT => {
+                    photo_format = Some(match v {
+                        Value::Integer(i) => i64::try_from(*i).ok(),
+                        _ => None,
+                    })
+                }
                 _ => {} // other claim 169 fields: ignored (forward compatible)
             }
         }
+        identity.photo = match (photo_bytes, photo_format) {
+            (None, None) => None,
+            (Some(_), None) => return Err(bad("a photo (key 16) without its format (key 17)".into())),
+            (None, Some(_)) => return Err(bad("a photo format (key 17) without a photo".into())),
+            (Some(bytes), Some(code)) => {
+                let format = code
+                    .and_then(PhotoFormat::from_code)
+                    .ok_or_else(|| CredentialError::InvalidPhoto("unknown photo format (key 17)".into()))?;
+                let photo = Photo { format, bytes };
+                photo.validate()?;
+                Some(photo)
+            }
+        };
         identity.id = id.ok_or_else(|| bad("no id (key 1)".into()))?;
         identity.full_name = full_name.ok_or_else(|| bad("no full name (key 4)".into()))?;
         Ok(identity)

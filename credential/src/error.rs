@@ -137,6 +137,9 @@ pub enum CredentialError {
         /// The key's window, e.g. `1700000000..1800000000`.
         window: String,
     },
+    /// The photo field is too large, of an unknown format, or not the format it claims.
+    #[error("invalid photo: {0}")]
+    InvalidPhoto(String),
     /// The issuer's status list revokes this credential.
     #[error("credential {id} is revoked")]
     Revoked {
@@ -202,6 +205,7 @@ impl CredentialError {
             Self::BadEncryption(_) => "bad_encryption",
             Self::ForeignIv => "foreign_iv",
             Self::KeyRetired { .. } => "key_retired",
+            Self::InvalidPhoto(_) => "invalid_photo",
             Self::Revoked { .. } => "revoked",
             Self::StatusListExpired { .. } => "status_list_expired",
             Self::BadStatusList(_) => "bad_status_list",
@@ -235,6 +239,7 @@ impl CredentialError {
                 | Self::BadEncryption(_)
                 | Self::ForeignIv
                 | Self::KeyRetired { .. }
+                | Self::InvalidPhoto(_)
                 | Self::Revoked { .. }
                 | Self::StatusListExpired { .. }
                 | Self::BadStatusList(_)

@@ -42,7 +42,7 @@ mod status;
 pub use activation::{
     normalize_code, ActivationCode, ActivationSecret, ACTIVATION_ALPHABET, ACTIVATION_CODE_LEN, ACTIVATION_SECRET_FILE,
 };
-pub use claim169::{Gender, Identity};
+pub use claim169::{Gender, Identity, Photo, PhotoFormat, MAX_PHOTO_BYTES};
 pub use cose::{
     verify, verify_with_decryption, CredentialIssuer, EncryptionInfo, IssuedCredential, VerifiedCredential,
     VerifyOptions, CLAIM_169, DEFAULT_ZLIB_LEVEL,

@@ -31,6 +31,7 @@ fn identity() -> Identity {
         address: Some("Jl. Merdeka 1\nJakarta".into()),
         phone: None,
         nationality: Some("ID".into()),
+        photo: None,
     }
 }
 
@@ -1044,4 +1045,143 @@ fn credential_status_list_revokes_by_id_and_expires() {
     };
     let size = big.sign(&key).unwrap().len();
     assert!((160_000..170_000).contains(&size), "{size}");
+}
+
+// ----- the holder's photo (claim 169 keys 16, 17) -----
+
+const HOLDER_JPEG: &[u8] = include_bytes!("fixtures/holder_64x80.jpg");
+
+fn with_photo() -> Identity {
+    Identity {
+        photo: Some(ikd_credential::Photo {
+            format: ikd_credential::PhotoFormat::Jpeg,
+            bytes: HOLDER_JPEG.to_vec(),
+        }),
+        ..identity()
+    }
+}
+
+#[test]
+fn credential_photo_round_trips_byte_identical_signed_and_encrypted() {
+    let t = now();
+    for alg in [Algorithm::EdDsa, Algorithm::Es256] {
+        let (issuer, key, bytes) = encrypting_issuer(alg, EncryptionAlgorithm::A256Gcm);
+        let keys = keyset_of(&issuer);
+        let text = issuer.issue(&with_photo(), t).unwrap().text;
+        let v = verify_with_decryption(&text, &keys, Some(&key), t, &opts()).unwrap();
+        assert_eq!(v.identity.photo.as_ref().unwrap().bytes, HOLDER_JPEG);
+        // claim169-core returns the same bytes and format.
+        let public = issuer.key().public_key().bytes().to_vec();
+        let d = claim169_core::Decoder::new(text).decrypt_with_aes256(&bytes).unwrap();
+        let d = match alg {
+            Algorithm::EdDsa => d.verify_with_ed25519(&public).unwrap(),
+            Algorithm::Es256 => d.verify_with_ecdsa_p256(&public).unwrap(),
+        };
+        let r = d.decode().unwrap();
+        assert_eq!(r.claim169.photo.as_deref(), Some(HOLDER_JPEG));
+        assert_eq!(r.claim169.photo_format, Some(claim169_core::PhotoFormat::Jpeg));
+
+        // Signed only, too; and claim169-core's photo comes back byte-identical through us.
+        let plain = self::issuer(alg);
+        let text = plain.issue(&with_photo(), t).unwrap().text;
+        let v = verify(&text, &keyset_of(&plain), t, &opts()).unwrap();
+        assert_eq!(v.identity.photo.unwrap().bytes, HOLDER_JPEG);
+    }
+    let claim = claim169_core::Claim169::new()
+        .with_id("3171234567890123")
+        .with_full_name("Budi Santoso")
+        .with_photo(HOLDER_JPEG.to_vec())
+        .with_photo_format(claim169_core::PhotoFormat::Jpeg);
+    let meta = claim169_core::CwtMeta::new()
+        .with_issuer(ISSUER)
+        .with_issued_at(t as i64)
+        .with_expires_at((t + DAY) as i64);
+    let mut signer = claim169_core::Ed25519Signer::generate();
+    let public = PublicKey::ed25519(&signer.public_key_bytes()).unwrap();
+    signer.set_key_id(public.kid().as_bytes().to_vec());
+    let mut keys = KeySet::new();
+    keys.insert(public).unwrap();
+    let theirs = claim169_core::Encoder::new(claim, meta)
+        .sign_with(signer, coset::iana::Algorithm::EdDSA)
+        .encode()
+        .unwrap()
+        .qr_data;
+    let v = verify(&theirs, &keys, t, &opts()).unwrap();
+    assert_eq!(v.identity.photo.unwrap().bytes, HOLDER_JPEG);
+}
+
+#[test]
+fn credential_photo_refusals() {
+    use ikd_credential::{Photo, PhotoFormat, MAX_PHOTO_BYTES};
+    let issuer = issuer(Algorithm::EdDsa);
+    let keys = keyset_of(&issuer);
+    let t = now();
+    // Too large, or not the format it claims: refused at issuance.
+    let mut big = HOLDER_JPEG.to_vec();
+    big.resize(MAX_PHOTO_BYTES + 1, 0);
+    for photo in [
+        Photo {
+            format: PhotoFormat::Jpeg,
+            bytes: big,
+        },
+        Photo {
+            format: PhotoFormat::Webp,
+            bytes: HOLDER_JPEG.to_vec(),
+        },
+        Photo {
+            format: PhotoFormat::Jpeg,
+            bytes: b"GIF89a....".to_vec(),
+        },
+    ] {
+        let id = Identity {
+            photo: Some(photo),
+            ..identity()
+        };
+        assert!(id.validate().is_err());
+        assert_eq!(issuer.issue(&id, t).unwrap_err().code(), "invalid_identity");
+    }
+    // Signed by the issuer but with an unknown format code, a photo without format, or a
+    // format without photo: refused by the verifier.
+    let payload = |claim: &[(i64, ciborium::Value)]| {
+        use ciborium::Value;
+        let mut c169 = vec![
+            (Value::from(1), Value::from("3171234567890123")),
+            (Value::from(4), Value::from("Siti")),
+        ];
+        c169.extend(claim.iter().map(|(k, v)| (Value::from(*k), v.clone())));
+        let cwt = Value::Map(vec![
+            (Value::from(1), Value::from(ISSUER)),
+            (Value::from(4), Value::from(t + DAY)),
+            (Value::from(6), Value::from(t)),
+            (Value::from(169), Value::Map(c169)),
+        ]);
+        let mut out = Vec::new();
+        ciborium::ser::into_writer(&cwt, &mut out).unwrap();
+        wrap(&issuer.sign_raw_payload(&out).unwrap())
+    };
+    let jpeg = ciborium::Value::Bytes(HOLDER_JPEG.to_vec());
+    let cases = [
+        vec![(16, jpeg.clone()), (17, ciborium::Value::from(9))],
+        vec![(16, jpeg.clone())],
+        vec![(17, ciborium::Value::from(1))],
+        vec![(16, ciborium::Value::from("not bytes")), (17, ciborium::Value::from(1))],
+        vec![
+            (16, ciborium::Value::Bytes(vec![0u8; 3000])),
+            (17, ciborium::Value::from(1)),
+        ],
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let e = verify(&payload(case), &keys, t, &opts()).unwrap_err();
+        assert!(
+            matches!(e.code(), "invalid_photo" | "invalid_claim_169"),
+            "case {i}: {e}"
+        );
+    }
+    verify(
+        &payload(&[(16, jpeg), (17, ciborium::Value::from(1))]),
+        &keys,
+        t,
+        &opts(),
+    )
+    .unwrap();
 }

@@ -394,7 +394,14 @@ fn verify_cmd(
     match verdict {
         Ok(v) => {
             if json {
-                let out = serde_json::json!({ "status": "valid", "checked_at": now, "credential": v });
+                let photo = v.identity.photo.as_ref().map(|p| {
+                    serde_json::json!({
+                        "format": p.format,
+                        "bytes": p.bytes.len(),
+                        "sha256": ikd_engine::credential::hex(ring::digest::digest(&ring::digest::SHA256, &p.bytes).as_ref()),
+                    })
+                });
+                let out = serde_json::json!({ "status": "valid", "checked_at": now, "credential": v, "photo": photo });
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 let id = &v.identity;
@@ -430,6 +437,9 @@ fn verify_cmd(
                 opt("address", &id.address);
                 opt("phone", &id.phone);
                 opt("nationality", &id.nationality);
+                if let Some(p) = &id.photo {
+                    println!("photo: {:?}, {} bytes", p.format, p.bytes.len());
+                }
             }
             Ok(ExitCode::SUCCESS)
         }
