@@ -106,12 +106,7 @@ impl CredentialIssuer {
     /// An issuer signing with `key`, naming itself `issuer` (CWT `iss`), issuing credentials
     /// valid for `validity` from their issue time.
     pub fn new(key: IssuerKey, issuer: String, validity: Duration) -> Self {
-        let mut protected = Vec::with_capacity(64);
-        cbor_head(&mut protected, MAJOR_MAP, 2);
-        cbor_int(&mut protected, HEADER_ALG);
-        cbor_int(&mut protected, key.alg().cose_id());
-        cbor_int(&mut protected, HEADER_KID);
-        cbor_bytes(&mut protected, key.kid().as_bytes());
+        let protected = sign1_protected_header(&key);
         Self {
             key,
             issuer,
@@ -234,30 +229,7 @@ impl CredentialIssuer {
     }
 
     fn sign_payload(&self, s: &mut Scratch) -> Result<(), CredentialError> {
-        // Sig_structure = ["Signature1", protected, external_aad = h'', payload]
-        let tbs = &mut s.tbs;
-        tbs.clear();
-        cbor_head(tbs, MAJOR_ARRAY, 4);
-        cbor_text(tbs, "Signature1");
-        cbor_bytes(tbs, &self.protected);
-        cbor_bytes(tbs, &[]);
-        cbor_bytes(tbs, &s.payload);
-
-        // COSE_Sign1 = 18([protected, {}, payload, signature])
-        let cose = &mut s.cose;
-        cose.clear();
-        cbor_head(cose, MAJOR_TAG, COSE_SIGN1_TAG);
-        cbor_head(cose, MAJOR_ARRAY, 4);
-        cbor_bytes(cose, &self.protected);
-        cbor_head(cose, MAJOR_MAP, 0);
-        cbor_bytes(cose, &s.payload);
-        cbor_head(cose, 2, 64); // both algorithms give 64-byte signatures
-        let before = cose.len();
-        self.key.sign_into(tbs, cose)?;
-        if cose.len() - before != 64 {
-            return Err(CredentialError::Signing);
-        }
-        Ok(())
+        sign1_into(&self.key, &self.protected, &s.payload, &mut s.tbs, &mut s.cose)
     }
 
     fn issue_with(
@@ -285,6 +257,60 @@ impl CredentialIssuer {
         };
         deflate(compressor, self.zlib_level, envelope, zlib)?;
         Ok(base45::encode(&zlib[..]))
+    }
+}
+
+/// The COSE_Sign1 protected header of `key`: `{1: alg, 4: kid}`.
+pub(crate) fn sign1_protected_header(key: &IssuerKey) -> Vec<u8> {
+    let mut protected = Vec::with_capacity(64);
+    cbor_head(&mut protected, MAJOR_MAP, 2);
+    cbor_int(&mut protected, HEADER_ALG);
+    cbor_int(&mut protected, key.alg().cose_id());
+    cbor_int(&mut protected, HEADER_KID);
+    cbor_bytes(&mut protected, key.kid().as_bytes());
+    protected
+}
+
+/// Sign `payload` as a tagged COSE_Sign1 into `cose` (cleared first), using `tbs` as scratch
+/// for the Sig_structure. Shared by credentials and status lists.
+pub(crate) fn sign1_into(
+    key: &IssuerKey,
+    protected: &[u8],
+    payload: &[u8],
+    tbs: &mut Vec<u8>,
+    cose: &mut Vec<u8>,
+) -> Result<(), CredentialError> {
+    // Sig_structure = ["Signature1", protected, external_aad = h'', payload]
+    tbs.clear();
+    cbor_head(tbs, MAJOR_ARRAY, 4);
+    cbor_text(tbs, "Signature1");
+    cbor_bytes(tbs, protected);
+    cbor_bytes(tbs, &[]);
+    cbor_bytes(tbs, payload);
+
+    // COSE_Sign1 = 18([protected, {}, payload, signature])
+    cose.clear();
+    cbor_head(cose, MAJOR_TAG, COSE_SIGN1_TAG);
+    cbor_head(cose, MAJOR_ARRAY, 4);
+    cbor_bytes(cose, protected);
+    cbor_head(cose, MAJOR_MAP, 0);
+    cbor_bytes(cose, payload);
+    cbor_head(cose, 2, 64); // both algorithms give 64-byte signatures
+    let before = cose.len();
+    key.sign_into(tbs, cose)?;
+    if cose.len() - before != 64 {
+        return Err(CredentialError::Signing);
+    }
+    Ok(())
+}
+
+/// The kid of a COSE structure: the protected header's, else the unprotected one's (empty if
+/// neither has one).
+pub(crate) fn header_kid<'a>(protected: &'a coset::Header, unprotected: &'a coset::Header) -> &'a [u8] {
+    if protected.key_id.is_empty() {
+        &unprotected.key_id
+    } else {
+        &protected.key_id
     }
 }
 
@@ -537,11 +563,7 @@ pub(crate) fn verify_cose(bytes: &[u8], keys: &KeySet) -> Result<(Vec<u8>, Strin
             "critical header parameters are not supported".into(),
         ));
     }
-    let kid_bytes = if sign1.protected.header.key_id.is_empty() {
-        &sign1.unprotected.key_id
-    } else {
-        &sign1.protected.header.key_id
-    };
+    let kid_bytes = header_kid(&sign1.protected.header, &sign1.unprotected);
     if kid_bytes.is_empty() {
         return Err(CredentialError::MissingKid);
     }

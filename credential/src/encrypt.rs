@@ -29,6 +29,7 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
+use super::cose::header_kid;
 use super::encoding::{
     b64url_decode, b64url_encode, cbor_bytes, cbor_head, cbor_int, cbor_text, MAJOR_ARRAY, MAJOR_MAP, MAJOR_TAG,
 };
@@ -302,12 +303,8 @@ impl EncryptionKey {
         }
         // Our kid is in the protected header; other encoders may put it in the unprotected
         // one or leave it out. A different kid is a clear refusal before any decryption.
-        let kid = if e.protected.header.key_id.is_empty() {
-            &e.unprotected.key_id
-        } else {
-            &e.protected.header.key_id
-        };
-        if !kid.is_empty() && kid.as_slice() != self.kid.as_bytes() {
+        let kid = header_kid(&e.protected.header, &e.unprotected);
+        if !kid.is_empty() && kid != self.kid.as_bytes() {
             return Err(CredentialError::WrongDecryptionKey {
                 reason: format!(
                     "the credential is encrypted for key {}, not {}",
@@ -370,11 +367,7 @@ pub(crate) fn is_encrypt0(bytes: &[u8]) -> bool {
 pub(crate) fn envelope_kid(envelope: &[u8]) -> Result<String, CredentialError> {
     let e = coset::CoseEncrypt0::from_tagged_slice(envelope)
         .map_err(|_| CredentialError::BadEncryption("not a tagged COSE_Encrypt0".into()))?;
-    let kid = if e.protected.header.key_id.is_empty() {
-        &e.unprotected.key_id
-    } else {
-        &e.protected.header.key_id
-    };
+    let kid = header_kid(&e.protected.header, &e.unprotected);
     Ok(if kid.is_empty() {
         "-".into()
     } else {

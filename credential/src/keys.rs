@@ -502,14 +502,7 @@ impl IssuerKey {
     /// Refuses files that group or others can read.
     pub fn load(path: &Path) -> Result<Self, CredentialError> {
         let file = if path.is_dir() {
-            let kid_path = path.join(ACTIVE_KID_FILE);
-            let kid =
-                fs::read_to_string(&kid_path).map_err(|source| CredentialError::KeyFile { path: kid_path, source })?;
-            let kid = kid.trim();
-            if kid.is_empty() || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
-                return Err(CredentialError::NoKey(format!("{ACTIVE_KID_FILE} does not hold a kid")));
-            }
-            path.join(format!("{kid}.{PRIVATE_KEY_EXT}"))
+            path.join(format!("{}.{PRIVATE_KEY_EXT}", active_kid(path)?))
         } else {
             path.to_path_buf()
         };
@@ -652,16 +645,14 @@ pub fn rotate_key_files(alg: Algorithm, dir: &Path, now: u64) -> Result<Rotation
     })
 }
 
-/// The kid named by `DIR/active.kid`.
+/// The kid named by `DIR/active.kid`, refused unless it is a plain file-name-safe kid (it is
+/// joined into paths that are read and, on rotation, deleted).
 fn active_kid(dir: &Path) -> Result<String, CredentialError> {
     let path = dir.join(ACTIVE_KID_FILE);
     let text = fs::read_to_string(&path).map_err(|source| CredentialError::KeyFile { path, source })?;
     let kid = text.trim();
-    if kid.is_empty() {
-        return Err(CredentialError::NoKey(format!(
-            "{ACTIVE_KID_FILE} in {} is empty",
-            dir.display()
-        )));
+    if kid.is_empty() || !kid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        return Err(CredentialError::NoKey(format!("{ACTIVE_KID_FILE} does not hold a kid")));
     }
     Ok(kid.to_string())
 }

@@ -15,7 +15,7 @@ use ciborium::Value;
 use serde::{Serialize, Serializer};
 
 use super::claim169::int_key;
-use super::encoding::{cbor_bytes, cbor_head, cbor_int, cbor_text, hex, hex_decode, MAJOR_ARRAY, MAJOR_MAP, MAJOR_TAG};
+use super::encoding::{cbor_bytes, cbor_head, cbor_int, cbor_text, hex, hex_decode, MAJOR_MAP};
 use super::keys::{IssuerKey, KeySet};
 use super::{CredentialError, VerifiedCredential};
 
@@ -84,12 +84,6 @@ pub struct StatusList {
 impl StatusList {
     /// Sign the list with an issuer key: the tagged COSE_Sign1 bytes, zlib-compressed.
     pub fn sign(&self, key: &IssuerKey) -> Result<Vec<u8>, CredentialError> {
-        let mut protected = Vec::new();
-        cbor_head(&mut protected, MAJOR_MAP, 2);
-        cbor_int(&mut protected, 1);
-        cbor_int(&mut protected, key.alg().cose_id());
-        cbor_int(&mut protected, 4);
-        cbor_bytes(&mut protected, key.kid().as_bytes());
         let mut ids = Vec::with_capacity(self.revoked.len() * 16);
         for id in &self.revoked {
             ids.extend_from_slice(id.as_bytes());
@@ -104,21 +98,9 @@ impl StatusList {
         cbor_head(&mut payload, 0, self.issued_at);
         cbor_text(&mut payload, REVOKED_KEY);
         cbor_bytes(&mut payload, &ids);
-        let mut tbs = Vec::with_capacity(payload.len() + 64);
-        cbor_head(&mut tbs, MAJOR_ARRAY, 4);
-        cbor_text(&mut tbs, "Signature1");
-        cbor_bytes(&mut tbs, &protected);
-        cbor_bytes(&mut tbs, &[]);
-        cbor_bytes(&mut tbs, &payload);
-        let mut sig = Vec::with_capacity(64);
-        key.sign_into(&tbs, &mut sig)?;
-        let mut cose = Vec::with_capacity(payload.len() + 128);
-        cbor_head(&mut cose, MAJOR_TAG, 18);
-        cbor_head(&mut cose, MAJOR_ARRAY, 4);
-        cbor_bytes(&mut cose, &protected);
-        cbor_head(&mut cose, MAJOR_MAP, 0);
-        cbor_bytes(&mut cose, &payload);
-        cbor_bytes(&mut cose, &sig);
+        let protected = super::cose::sign1_protected_header(key);
+        let (mut tbs, mut cose) = (Vec::new(), Vec::new());
+        super::cose::sign1_into(key, &protected, &payload, &mut tbs, &mut cose)?;
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
         std::io::Write::write_all(&mut z, &cose).map_err(|_| CredentialError::Signing)?;
         z.finish().map_err(|_| CredentialError::Signing)

@@ -14,16 +14,6 @@ use ikd_engine::credential::{
     IssuerKey, KeySet, StatusList, VerifyOptions,
 };
 
-/// A status-list refusal, again (the list is checked once, the credential after it).
-fn clone_refusal(e: &CredentialError) -> CredentialError {
-    match e {
-        CredentialError::StatusListExpired { expires_at, now } => CredentialError::StatusListExpired {
-            expires_at: *expires_at,
-            now: *now,
-        },
-        other => CredentialError::BadStatusList(other.to_string()),
-    }
-}
 use qrcode::bits::Bits;
 use qrcode::{EcLevel, QrCode, Version};
 
@@ -379,16 +369,20 @@ fn verify_cmd(
     let keys = KeySet::from_jwks(&jwks).with_context(|| format!("loading {}", keyset.display()))?;
     let text = read_input(input)?;
     let now = at.unwrap_or_else(unix_now);
-    let status = match status_list {
-        Some(path) => {
-            let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-            Some(StatusList::verify(&bytes, &keys, now))
-        }
+    let list_bytes = match status_list {
+        Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
         None => None,
     };
-    let verdict = verify_with_decryption(&text, &keys, decrypt_key, now, opts).and_then(|v| match &status {
-        Some(Ok(list)) => list.check(&v).map(|()| v),
-        Some(Err(e)) => Err(clone_refusal(e)),
+    // The credential's own refusal comes first; then the list's (expired, bad), then revoked.
+    let verdict = verify_with_decryption(&text, &keys, decrypt_key, now, opts).and_then(|v| match &list_bytes {
+        Some(bytes) => StatusList::verify(bytes, &keys, now)
+            .map_err(|e| match e {
+                // A list that does not verify is reported as the list's fault, not the credential's.
+                CredentialError::StatusListExpired { .. } | CredentialError::BadStatusList(_) => e,
+                other => CredentialError::BadStatusList(other.to_string()),
+            })?
+            .check(&v)
+            .map(|()| v),
         None => Ok(v),
     });
     match verdict {

@@ -109,12 +109,7 @@ pub fn run(cmd: KeysCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         KeysCommand::Rotate { keys, alg, at } => {
-            let now = at.unwrap_or_else(|| {
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_secs())
-                    .unwrap_or(0)
-            });
+            let now = at.unwrap_or_else(crate::batch::unix_now);
             let r = rotate_key_files(alg.into(), &keys, now)
                 .with_context(|| format!("rotating the signing key in {}", keys.display()))?;
             println!(
