@@ -2,6 +2,10 @@
 //! per core: payload + sign + zlib + Base45), by timing full issuance next to a bare ring Ed25519
 //! signature over a message of the same size, plus verification and the zlib level trade-off.
 //!
+//! With the holder's photo: issue and verify with a 1,000-byte portrait inside, and the offline
+//! face check (`Engine::compare_with_portrait`) that a verifier runs after decrypting; making the
+//! portrait from an ID photo is an issuer's one-off, timed too.
+//!
 //! Run: `cargo bench -p ikd-benches --bench credential`
 
 use std::hint::black_box;
@@ -12,7 +16,35 @@ use ikd_engine::credential::{
     verify, verify_with_decryption, Algorithm, CredentialIssuer, EncryptionAlgorithm, EncryptionKey, Gender, Identity,
     IssuerKey, KeySet, VerifyOptions,
 };
+use ikd_engine::credential::{Photo, PhotoFormat};
+use ikd_engine::{Engine, EngineConfig, FacePolicy};
 use ring::signature::Ed25519KeyPair;
+
+// The same allocator as the `ikd` binary.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The photo budget of the photo benches (bytes).
+const PHOTO_BUDGET: usize = 1000;
+
+fn fixture(rel: &str) -> Vec<u8> {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../datasets/fixtures/faces/").to_owned() + rel;
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// The identity with the holder's portrait (of a bundled ID photo) at [`PHOTO_BUDGET`].
+fn identity_with_photo(engine: &Engine) -> Identity {
+    let portrait = engine
+        .portrait(&fixture("portraits/obama.jpg"), FacePolicy::Single, PHOTO_BUDGET)
+        .expect("portrait");
+    Identity {
+        photo: Some(Photo {
+            format: PhotoFormat::Jpeg,
+            bytes: portrait.jpeg,
+        }),
+        ..identity()
+    }
+}
 
 const T: u64 = 1_700_000_000;
 
@@ -62,6 +94,28 @@ fn bench_issue(c: &mut Criterion) {
     let pkcs8 = Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).expect("pkcs8");
     let kp = Ed25519KeyPair::from_pkcs8(pkcs8.as_ref()).expect("key");
     g.bench_function("ring_ed25519_sign_only", |b| b.iter(|| kp.sign(black_box(&msg))));
+    // The same with the holder's photo inside.
+    let engine = Engine::new(EngineConfig::default()).expect("models load");
+    let with_photo = identity_with_photo(&engine);
+    let (aes, _) = EncryptionKey::generate(EncryptionAlgorithm::A256Gcm).expect("aes key");
+    let encrypting = self::issuer(Algorithm::EdDsa).with_encryption(aes);
+    g.bench_function("ed25519_aes256gcm_photo", |b| {
+        b.iter(|| encrypting.issue(black_box(&with_photo), black_box(T)).expect("issue"))
+    });
+    g.finish();
+
+    // The issuer's one-off per citizen: the portrait of a KTP-el photo at the budget (decode,
+    // detect, align, JPEG search).
+    let id_photo = fixture("portraits/obama.jpg");
+    let mut g = c.benchmark_group("portrait");
+    g.sample_size(20);
+    g.bench_function("make_portrait", |b| {
+        b.iter(|| {
+            engine
+                .portrait(black_box(&id_photo), FacePolicy::Single, PHOTO_BUDGET)
+                .expect("portrait")
+        })
+    });
     g.finish();
 
     let mut g = c.benchmark_group("credential_zlib_level");
@@ -100,6 +154,30 @@ fn bench_verify(c: &mut Criterion) {
     let opts = VerifyOptions::default();
     g.bench_function("ed25519_aes256gcm_decrypt", |b| {
         b.iter(|| verify_with_decryption(black_box(&text), &keys, Some(&reader), T + 60, &opts).expect("verify"))
+    });
+    let engine = Engine::new(EngineConfig::default()).expect("models load");
+    let photo_text = encrypting.issue(&identity_with_photo(&engine), T).expect("issue").text;
+    g.bench_function("ed25519_aes256gcm_decrypt_photo", |b| {
+        b.iter(|| verify_with_decryption(black_box(&photo_text), &keys, Some(&reader), T + 60, &opts).expect("verify"))
+    });
+    g.finish();
+
+    // The verifier's whole offline check: verify + decrypt, then the live photo against the
+    // credential's photo with the face engine (default models, cascade, operating point).
+    let live = fixture("portraits/obama2.jpg");
+    let mut g = c.benchmark_group("credential_verify_face");
+    g.sample_size(20);
+    g.bench_function("ed25519_aes256gcm_decrypt_face_check", |b| {
+        b.iter(|| {
+            let v =
+                verify_with_decryption(black_box(&photo_text), &keys, Some(&reader), T + 60, &opts).expect("verify");
+            let photo = v.identity.photo.expect("photo");
+            let c = engine
+                .compare_with_portrait(black_box(&live), &photo.bytes)
+                .expect("face check");
+            assert_eq!(c.verdict.decision, ikd_engine::Decision::Match);
+            c
+        })
     });
     g.finish();
 }

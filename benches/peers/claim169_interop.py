@@ -7,6 +7,8 @@
   claim169 -> ikd: claim169 signs (Ed25519, ES256) and encrypts (A256GCM, A128GCM) with its own
                    encoder; `ikd credential verify --decrypt-key --accept-foreign-iv` reads it
                    (its IVs are random, not derived from the plaintext as ikd's are).
+Every credential carries the holder's photo (a real 64x80 JPEG portrait, the fixture
+credential/tests/fixtures/holder_64x80.jpg): it must come back byte-identical on the other side.
 
 Usage: benches/peers/.venv/bin/python benches/peers/claim169_interop.py target/release/ikd
 Needs: pip install -r benches/peers/requirements-interop.txt (in benches/peers/.venv). Exit 0 when
@@ -15,6 +17,7 @@ all 8 cases pass.
 
 import base64
 import glob
+import hashlib
 import json
 import os
 import subprocess
@@ -29,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 ISSUER = "https://ikd.example.id"
+PHOTO = os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../credential/tests/fixtures/holder_64x80.jpg")
 IDENTITY = {
     "id": "3171234567890123",
     "full_name": "Siti Rahayu",
@@ -84,7 +88,7 @@ def ours_to_theirs(binary, work, alg, aes):
         json.dump(IDENTITY, f)
     code, text, err = ikd(
         binary, "credential", "issue", "--key", keys, "--identity", identity, "--issuer", ISSUER,
-        "--encrypt-key", aes_file,
+        "--encrypt-key", aes_file, "--photo", PHOTO,
     )
     assert code == 0, err
     text = text.strip()
@@ -96,18 +100,25 @@ def ours_to_theirs(binary, work, alg, aes):
     c = result.claim169
     assert result.is_verified()
     assert (c.id, c.full_name, c.email) == (IDENTITY["id"], IDENTITY["full_name"], IDENTITY["email"]), c
+    with open(PHOTO, "rb") as f:
+        assert bytes(c.photo) == f.read(), "the photo changed on the way"
+    assert int(c.photo_format) == 1, c.photo_format  # JPEG
     # Without the verifier claim169 refuses (it does not silently skip the nested signature).
     try:
         claim169.decode_encrypted_aes(text, aes_key)
         raise AssertionError("claim169 decoded without verifying")
     except (claim169.Claim169Exception, ValueError):
         pass
-    return f"ikd -> claim169  {alg:7} {aes}: decrypted, signature verified, id/name/email equal"
+    return f"ikd -> claim169  {alg:7} {aes}: decrypted, signature verified, id/name/email and photo equal"
 
 
 def theirs_to_ours(binary, work, alg, aes):
     now = int(time.time())
     claim = claim169.Claim169Input(id="3171234567890999", full_name="Budi Santoso", email="budi@example.id")
+    with open(PHOTO, "rb") as f:
+        photo = f.read()
+    claim.photo = photo
+    claim.photo_format = 1  # JPEG
     meta = claim169.CwtMetaInput(issuer=ISSUER, expires_at=now + 86400)
     if alg == "ed25519":
         private = ed25519.Ed25519PrivateKey.generate()
@@ -160,7 +171,13 @@ def theirs_to_ours(binary, work, alg, aes):
     v = json.loads(out)["credential"]
     assert v["identity"]["id"] == "3171234567890999" and v["identity"]["full_name"] == "Budi Santoso", v
     assert v["encryption"]["iv"] == "foreign"
-    return f"claim169 -> ikd  {alg:7} {aes}: refused as foreign_iv by default, read with --accept-foreign-iv"
+    shown = json.loads(out)["photo"]
+    assert shown["format"] == "jpeg" and shown["bytes"] == len(photo), shown
+    assert shown["sha256"] == hashlib.sha256(photo).hexdigest(), "the photo changed on the way"
+    return (
+        f"claim169 -> ikd  {alg:7} {aes}: refused as foreign_iv by default, read with --accept-foreign-iv,"
+        " photo equal"
+    )
 
 
 def main():

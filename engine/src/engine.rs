@@ -4,14 +4,16 @@
 use crate::align::{self, AlignedFace};
 use crate::backend::{BackendConfig, InferenceBackend};
 use crate::compare::{Decision, Matcher, ModelScore, Verdict};
-use crate::detect::{Detection, Detector, Point};
+use crate::detect::{BoundingBox, Detection, Detector, Point};
 use crate::embed::{Embedder, Embedding, ModelEmbedding};
 use crate::error::{Error, FaceRejection};
 use crate::intake::{self, DecodedImage, ImageLimits};
 use crate::models::{self, LoadedModel, Manifest, ModelRole, OperatingPoint, ScoreStats};
+use crate::portrait::{self, portrait_landmarks, Portrait, PORTRAIT_SIZES};
 use crate::quality::{self, FacePolicy, QualityConfig, QualityReport};
 use crate::reason::Reason;
 use crate::refine;
+use image::RgbImage;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -715,10 +717,160 @@ impl Engine {
     /// each embedder on both images and stops as soon as the decision is clear. `Err` only for
     /// engine faults.
     pub fn compare(&self, selfie: &[u8], id_photo: &[u8]) -> Result<Comparison, Error> {
-        let ((mut selfie_a, selfie_c), (mut id_a, id_c)) = rayon::join(
+        let (selfie, id) = rayon::join(
             || self.capture(selfie, FacePolicy::Single),
             || self.capture(id_photo, FacePolicy::Single),
         );
+        self.compare_captures(selfie, id, "id photo")
+    }
+
+    // ---- The holder's portrait (the photo inside a credential) ----
+
+    /// The holder's portrait of an ID photo at the largest of [`PORTRAIT_SIZES`]: the chosen
+    /// face (policy and quality gates as for a template) warped into the portrait geometry,
+    /// not yet compressed.
+    pub fn portrait_image(&self, id_photo: &[u8], policy: FacePolicy) -> Result<RgbImage, Error> {
+        let (analysis, capture) = self.capture(id_photo, policy);
+        let Ok(capture) = capture else {
+            return Err(analysis
+                .result
+                .err()
+                .unwrap_or_else(|| Error::Internal("capture failed without an error".into())));
+        };
+        let (w, h) = PORTRAIT_SIZES[0];
+        Ok(warp(&capture.decoded, &capture.aligned_on, &portrait_landmarks(w, h), w, h)?.chip)
+    }
+
+    /// The holder's portrait of an ID photo as a JPEG of at most `budget` bytes
+    /// ([`portrait::encode_to_budget`]). A budget too small for any portrait is a
+    /// configuration error.
+    pub fn portrait(&self, id_photo: &[u8], policy: FacePolicy, budget: usize) -> Result<Portrait, Error> {
+        let image = self.portrait_image(id_photo, policy)?;
+        portrait::encode_to_budget(&image, budget)
+            .ok_or_else(|| Error::Config(format!("no portrait JPEG fits in {budget} bytes")))
+    }
+
+    /// A template of a portrait (e.g. the photo a credential carries), with every embedder.
+    /// The landmarks come from the portrait geometry, not the detector; an image without that
+    /// geometry is refused as `no_portrait`.
+    pub fn portrait_template(&self, portrait: &[u8]) -> Result<FaceTemplate, Error> {
+        let (mut analysis, capture) = self.portrait_capture(portrait);
+        let Ok(capture) = capture else {
+            return analysis.result;
+        };
+        let embeddings = (0..self.embedders.len())
+            .map(|k| self.embed_step(&capture, k, &mut analysis.timings))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(capture.template(embeddings))
+    }
+
+    /// Compares a live photo (selfie rule and quality gates) with a portrait, e.g. a verifier
+    /// checking the person in front of them against the photo in their credential. A portrait
+    /// of a few hundred bytes holds less of the face than a gallery template does: the
+    /// verdict uses the engine's operating point, whose measured error rates on portraits are
+    /// in the README.
+    pub fn compare_with_portrait(&self, live: &[u8], portrait: &[u8]) -> Result<Comparison, Error> {
+        let (live, portrait) = rayon::join(
+            || self.capture(live, FacePolicy::Single),
+            || self.portrait_capture(portrait),
+        );
+        self.compare_captures(live, portrait, "credential photo")
+    }
+
+    /// The capture of a portrait: decoded, its landmarks placed by the portrait geometry. No
+    /// quality gate: the portrait's issuer applied them to the photo it was made from.
+    fn portrait_capture(&self, bytes: &[u8]) -> (Analysis, Result<Capture, ()>) {
+        let mut analysis = Analysis {
+            image: None,
+            faces: Vec::new(),
+            face: None,
+            result: Err(Error::Internal("analysis did not run".into())),
+            timings: StageTimings::default(),
+        };
+        let started = Instant::now();
+        let decoded = self.decode(bytes);
+        analysis.timings.decode = started.elapsed();
+        let decoded = match decoded {
+            Ok(d) if portrait::is_portrait_size(d.width, d.height) => d,
+            Ok(d) => {
+                analysis.result = Err(Error::Face(FaceRejection {
+                    reason: Reason::NoPortrait,
+                    detail: format!(
+                        "the photo is {}x{}; a portrait is 4:5, 48 to 240 px wide",
+                        d.width, d.height
+                    ),
+                }));
+                return (analysis, Err(()));
+            }
+            Err(e) => {
+                analysis.result = Err(e);
+                return (analysis, Err(()));
+            }
+        };
+        let image = ImageInfo {
+            format: decoded.format.to_owned(),
+            width: decoded.width,
+            height: decoded.height,
+            exif_orientation: decoded.exif_orientation,
+            sha256: models::sha256_hex(bytes),
+        };
+        analysis.image = Some(image.clone());
+        let (w, h) = (decoded.width, decoded.height);
+        let detection = Detection {
+            bbox: BoundingBox {
+                x: 0.0,
+                y: 0.0,
+                width: w as f32,
+                height: h as f32,
+            },
+            score: 1.0,
+            landmarks: portrait::portrait_points(w, h),
+        };
+        let started = Instant::now();
+        let canonical_chip = match warp(
+            &decoded,
+            &detection,
+            &align::CANONICAL_TEMPLATE,
+            align::CANONICAL_SIZE,
+            align::CANONICAL_SIZE,
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                analysis.result = Err(e);
+                return (analysis, Err(()));
+            }
+        };
+        analysis.timings.align += started.elapsed();
+        let mut quality = quality::measure(&detection, w, h);
+        quality.sharpness = Some(quality::sharpness(&canonical_chip.chip));
+        let face = FaceReport {
+            detection,
+            refined_landmarks: None,
+            quality,
+        };
+        analysis.faces = vec![detection];
+        analysis.face = Some(face.clone());
+        (
+            analysis,
+            Ok(Capture {
+                decoded,
+                aligned_on: detection,
+                canonical_chip,
+                face,
+                image,
+            }),
+        )
+    }
+
+    /// Compares two captures embedder by embedder in cascade order (each embedder on both
+    /// images at once), stopping as soon as the decision is clear. `other` names the second
+    /// image in a refusal's detail.
+    fn compare_captures(
+        &self,
+        (mut selfie_a, selfie_c): (Analysis, Result<Capture, ()>),
+        (mut id_a, id_c): (Analysis, Result<Capture, ()>),
+        other: &str,
+    ) -> Result<Comparison, Error> {
         let (selfie_c, id_c) = match (selfie_c, id_c) {
             (Ok(s), Ok(i)) => (s, i),
             (s, _) => {
@@ -726,7 +878,7 @@ impl Engine {
                 let (failed, which) = if s.is_err() {
                     (&selfie_a, "selfie")
                 } else {
-                    (&id_a, "id photo")
+                    (&id_a, other)
                 };
                 let verdict = match &failed.result {
                     Err(e) => match e.reason() {

@@ -45,6 +45,7 @@ mod engine;
 mod error;
 mod intake;
 mod models;
+pub mod portrait;
 mod quality;
 mod reason;
 mod refine;

@@ -29,11 +29,13 @@ pub enum Reason {
     DuplicateRequest,
     FileNotFound,
     GalleryModelMismatch,
+    // Offline face check: the credential carries no photo, or not one of the portrait geometry.
+    NoPortrait,
 }
 
 impl Reason {
     /// Every reason, in a stable order (for summaries and docs).
-    pub const ALL: [Reason; 17] = [
+    pub const ALL: [Reason; 18] = [
         Reason::EmptyImage,
         Reason::UnsupportedFormat,
         Reason::ImageTooLarge,
@@ -51,6 +53,7 @@ impl Reason {
         Reason::DuplicateRequest,
         Reason::FileNotFound,
         Reason::GalleryModelMismatch,
+        Reason::NoPortrait,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +75,7 @@ impl Reason {
             Reason::DuplicateRequest => "duplicate_request",
             Reason::FileNotFound => "file_not_found",
             Reason::GalleryModelMismatch => "gallery_model_mismatch",
+            Reason::NoPortrait => "no_portrait",
         }
     }
 

@@ -3,5 +3,6 @@ mod backend;
 mod common;
 mod faces;
 mod models;
+mod portrait;
 mod reference;
 mod refine;

@@ -50,6 +50,8 @@ pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
 #[derive(Debug, Clone)]
 pub struct GalleryEntry<'a> {
     pub photo_sha256: &'a [u8; 32],
+    /// Where the KTP-el photo lives (only when the reader was opened with photo paths).
+    pub photo_path: Option<&'a str>,
     /// Per embedder asked for, in its order; `None` where the entry has none (it was built
     /// with other embedders and not extended).
     pub embeddings: Vec<Option<&'a [f32]>>,
@@ -58,6 +60,7 @@ pub struct GalleryEntry<'a> {
 #[derive(Debug, Clone)]
 struct OwnedEntry {
     photo_sha256: [u8; 32],
+    photo_path: Option<String>,
     embeddings: Vec<Option<Vec<f32>>>,
 }
 
@@ -72,6 +75,7 @@ impl ChunkGallery {
         let e = self.entries.get(&nik)?;
         Some(GalleryEntry {
             photo_sha256: &e.photo_sha256,
+            photo_path: e.photo_path.as_deref(),
             embeddings: e.embeddings.iter().map(|v| v.as_deref()).collect(),
         })
     }
@@ -229,13 +233,35 @@ pub struct GalleryReader {
     cache: PageIndexCache,
     read: Arc<AtomicU64>,
     stats: LookupStats,
+    /// Also read each entry's `photo_path`.
+    photo_paths: bool,
 }
 
 impl GalleryReader {
     /// Opens the partitions of `provinces` (missing partitions are empty) for lookups of the
     /// embeddings of `models` (id, dims), in that order.
     pub fn open(gallery: &Path, provinces: &BTreeSet<u8>, models: &[(String, usize)]) -> anyhow::Result<Self> {
+        Self::open_reading(gallery, provinces, models, false)
+    }
+
+    /// [`GalleryReader::open`], and each found entry also carries its `photo_path` (one more
+    /// column read per lookup: for the holder's portrait in credentials).
+    pub fn open_with_photo_paths(
+        gallery: &Path,
+        provinces: &BTreeSet<u8>,
+        models: &[(String, usize)],
+    ) -> anyhow::Result<Self> {
+        Self::open_reading(gallery, provinces, models, true)
+    }
+
+    fn open_reading(
+        gallery: &Path,
+        provinces: &BTreeSet<u8>,
+        models: &[(String, usize)],
+        photo_paths: bool,
+    ) -> anyhow::Result<Self> {
         let mut reader = GalleryReader {
+            photo_paths,
             files: Vec::new(),
             models: models.to_vec(),
             cache: PageIndexCache {
@@ -308,6 +334,9 @@ impl GalleryReader {
         }
         let (nik_root, sha_root) = (schema.index_of("nik")?, schema.index_of("photo_sha256")?);
         let mut projection = vec![nik_root, sha_root];
+        if self.photo_paths {
+            projection.push(schema.index_of("photo_path")?);
+        }
         let models: Vec<Option<(String, EmbeddingEncoding, usize)>> = self
             .models
             .iter()
@@ -480,6 +509,11 @@ impl GalleryReader {
                     .with_context(|| format!("no string column {name}"))
             };
             let (nik, sha) = (col("nik")?, col("photo_sha256")?);
+            let paths = if self.photo_paths {
+                Some(col("photo_path")?)
+            } else {
+                None
+            };
             for r in 0..batch.num_rows() {
                 let Some(k) = nik_digits(nik.value(r).as_bytes()) else {
                     continue;
@@ -500,6 +534,7 @@ impl GalleryReader {
                     k,
                     OwnedEntry {
                         photo_sha256: unhex32(sha.value(r)).unwrap_or([0; 32]),
+                        photo_path: paths.map(|p| p.value(r).to_owned()),
                         embeddings,
                     },
                 );

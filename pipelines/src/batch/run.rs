@@ -19,7 +19,9 @@ use super::table::{optional, required, TableReader};
 use super::{create_dir, hash64, hex, nik_u64, part_files, peak_rss_bytes, remove_stray_tmp, sha256_file, UsageError};
 use anyhow::Context;
 use arrow::array::{Array, Float32Array, StringArray, UInt8Array};
-use ikd_engine::credential::{ActivationSecret, CredentialIssuer, EncryptionKey, Gender, Identity, IssuerKey};
+use ikd_engine::credential::{
+    ActivationSecret, CredentialIssuer, EncryptionKey, Gender, Identity, IssuerKey, Photo, PhotoFormat,
+};
 use ikd_engine::nik::{Nik, NikError};
 use ikd_engine::{Decision, Embedding, Engine, ModelEmbedding, Reason, ENGINE_VERSION};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -54,6 +56,9 @@ pub struct RunConfig {
     pub keys: Option<PathBuf>,
     /// AES key file (`ikd keys generate --kind aes256`): issue encrypted credentials.
     pub encrypt_key: Option<PathBuf>,
+    /// Put the holder's portrait (from the gallery entry's KTP-el photo) into each credential,
+    /// JPEG-compressed to at most this many bytes. `None`: no photo.
+    pub photo_budget: Option<usize>,
     pub chunk_size: usize,
     pub shard: Shard,
     pub threads: Option<usize>,
@@ -78,6 +83,7 @@ impl RunConfig {
             out,
             keys: None,
             encrypt_key: None,
+            photo_budget: None,
             chunk_size: 512,
             shard: Shard::default(),
             threads: None,
@@ -111,6 +117,9 @@ pub struct Fingerprint {
     /// Kid of the AES key credentials are encrypted with (absent: signed only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption_kid: Option<String>,
+    /// Byte budget of the holder's portrait in credentials (absent: no photo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_budget: Option<usize>,
     pub issuer: Option<String>,
     pub validity_days: Option<u64>,
     pub review_margin: f32,
@@ -193,6 +202,7 @@ struct Ctx<'a> {
     secret: Option<&'a ActivationSecret>,
     issued_at: u64,
     review_margin: f32,
+    photo_budget: Option<usize>,
 }
 
 fn state_path(out: &Path) -> PathBuf {
@@ -278,6 +288,27 @@ fn ms(d: Duration) -> f32 {
     (d.as_secs_f64() * 1e3) as f32
 }
 
+/// The most alphanumeric characters a QR code holds (version 40, EC level M): a longer
+/// credential cannot be shown, so it is not issued.
+pub const MAX_QR_CHARS: usize = 3391;
+
+/// The holder's portrait for a credential, from the KTP-el photo the gallery entry was built
+/// from (checked against the entry's SHA-256, so a replaced file is refused).
+fn holder_photo(engine: &Engine, path: Option<&str>, sha256: &[u8; 32], budget: usize) -> Result<Photo, String> {
+    let path = path.ok_or("holder photo: the gallery entry has no photo_path")?;
+    let bytes = std::fs::read(path).map_err(|e| format!("holder photo: cannot read the KTP-el photo: {e}"))?;
+    if ikd_engine::sha256_hex(&bytes) != hex(sha256) {
+        return Err("holder photo: the KTP-el photo changed since the gallery was built".into());
+    }
+    let portrait = engine
+        .portrait(&bytes, ikd_engine::FacePolicy::Single, budget)
+        .map_err(|e| format!("holder photo: {e}"))?;
+    Ok(Photo {
+        format: PhotoFormat::Jpeg,
+        bytes: portrait.jpeg,
+    })
+}
+
 fn process_row(ctx: &Ctx<'_>, gallery: &ChunkGallery, w: &Work<'_>) -> anyhow::Result<Processed> {
     let e = ctx.engine;
     let row = w.row;
@@ -331,7 +362,11 @@ fn process_row(ctx: &Ctx<'_>, gallery: &ChunkGallery, w: &Work<'_>) -> anyhow::R
                         Some(reference) => {
                             verify(ctx, &mut r, row, &reference)?;
                             if r.decision == Decision::Match.as_str() {
-                                identity = Some(nik.to_string());
+                                identity = Some((
+                                    nik.to_string(),
+                                    entry.photo_path.map(str::to_owned),
+                                    *entry.photo_sha256,
+                                ));
                             }
                         }
                         None => {
@@ -356,17 +391,36 @@ fn process_row(ctx: &Ctx<'_>, gallery: &ChunkGallery, w: &Work<'_>) -> anyhow::R
         }
     }
     let mut out = Processed::default();
-    if let (Some(nik), Some(issuer), Some(secret)) = (identity, ctx.issuer, ctx.secret) {
+    if let (Some((nik, photo_path, photo_sha256)), Some(issuer), Some(secret)) = (identity, ctx.issuer, ctx.secret) {
+        let photo = match ctx.photo_budget {
+            None => Ok(None),
+            Some(budget) => holder_photo(ctx.engine, photo_path.as_deref(), &photo_sha256, budget).map(Some),
+        };
         let id = Identity {
             id: nik.clone(),
             full_name: row[3].trim().to_string(),
             date_of_birth: non_empty(&row[4]),
             gender: gender(&row[5]),
             email: non_empty(&row[6]),
+            photo: photo.as_ref().ok().cloned().flatten(),
             ..Default::default()
         };
         let credential_id = secret.credential_id(&r.request_id);
-        match issuer.issue_with_id(&id, ctx.issued_at, &credential_id) {
+        match photo.and_then(|_| {
+            issuer
+                .issue_with_id(&id, ctx.issued_at, &credential_id)
+                .map_err(|e| e.to_string())
+                .and_then(|c| {
+                    if c.text.len() <= MAX_QR_CHARS {
+                        Ok(c)
+                    } else {
+                        Err(format!(
+                            "{} characters do not fit a QR code ({MAX_QR_CHARS} at EC level M); lower --photo-budget",
+                            c.text.len()
+                        ))
+                    }
+                })
+        }) {
             Ok(c) => {
                 let code = secret.code(&r.request_id, &nik);
                 r.activation_code_hash = Some(secret.stored_hash(&r.request_id, &nik, &code));
@@ -592,6 +646,9 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         None if cfg.encrypt_key.is_some() => {
             return Err(UsageError("--encrypt-key needs --keys (the signing keys)".into()).into());
         }
+        None if cfg.photo_budget.is_some() => {
+            return Err(UsageError("--photo-budget needs --keys (it is a credential's photo)".into()).into());
+        }
         None => (None, None),
     };
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
@@ -611,6 +668,7 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         engine_version: ENGINE_VERSION.into(),
         credential_kid: issuer.as_ref().map(|i| i.key().kid().to_string()),
         encryption_kid: issuer.as_ref().and_then(|i| i.encryption_kid().map(str::to_string)),
+        photo_budget: cfg.photo_budget,
         issuer: issuer.as_ref().map(|_| cfg.issuer.clone()),
         validity_days: issuer.as_ref().map(|_| cfg.validity_days),
         review_margin: cfg.review_margin,
@@ -649,7 +707,12 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     let n_chunks = total_rows.div_ceil(chunk_size as u64);
     let t_index = Instant::now();
     let models: Vec<(String, usize)> = engine.embedders().map(|e| (e.id.clone(), e.dims)).collect();
-    let mut gallery = GalleryReader::open(&cfg.gallery, &provinces, &models)?.with_cache_bytes(cfg.gallery_cache_bytes);
+    let gallery = if cfg.photo_budget.is_some() {
+        GalleryReader::open_with_photo_paths(&cfg.gallery, &provinces, &models)?
+    } else {
+        GalleryReader::open(&cfg.gallery, &provinces, &models)?
+    };
+    let mut gallery = gallery.with_cache_bytes(cfg.gallery_cache_bytes);
     let open_secs = t_index.elapsed().as_secs_f64();
     let opened = gallery.stats();
 
@@ -698,6 +761,7 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         secret: secret.as_ref(),
         issued_at: state.issued_at,
         review_margin: cfg.review_margin,
+        photo_budget: cfg.photo_budget,
     };
     let mut seen = SeenSet::default();
     let mut reader = TableReader::open(&cfg.requests, &COLUMNS, chunk_size)?;

@@ -1,7 +1,9 @@
 //! `ikd credential`: verify a Claim 169 QR credential, render one as a QR image, issue one from
 //! an identity JSON file, and derive an activation code.
 //!
-//! Exit codes: 0 valid / done, 3 invalid credential, 2 usage error (clap), 1 other errors.
+//! Exit codes: 0 valid / done (and, with `verify --face`, the face matches), 3 invalid credential,
+//! 4 valid but the face does not match, 5 valid but the face check could not decide, 2 usage
+//! error (clap), 1 other errors.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -36,7 +38,7 @@ pub enum EcArg {
 #[derive(Debug, Subcommand)]
 pub enum CredentialCommand {
     /// Verify a credential (Base45 text, or a file holding it) against a public key set.
-    /// Exit code 0 when valid, 3 when invalid.
+    /// Exit code 0 when valid, 3 when invalid (4 / 5 with `--face`: no match / undecided).
     Verify {
         /// The QR text, or a file containing it.
         #[arg(value_name = "QR_TEXT_OR_FILE")]
@@ -63,6 +65,12 @@ pub enum CredentialCommand {
         /// and refuse to decide on an expired list.
         #[arg(long, value_name = "FILE")]
         status_list: Option<PathBuf>,
+        /// Live photo of the person showing the credential: compare it 1:1 with the
+        /// credential's photo with the face engine (exit 0 match, 4 no match, 5 undecided).
+        #[arg(long, value_name = "LIVE.jpg")]
+        face: Option<PathBuf>,
+        #[command(flatten)]
+        engine: super::common::EngineArgs,
     },
     /// Render a credential as a QR code PNG (alphanumeric mode, quiet zone 4 modules).
     Qr {
@@ -103,6 +111,16 @@ pub enum CredentialCommand {
         /// Encrypt with this AES key file (`ikd keys generate --kind aes256`).
         #[arg(long, value_name = "FILE")]
         encrypt_key: Option<PathBuf>,
+        /// The holder's photo: a JPEG, JPEG 2000, AVIF or WebP file of at most 2,048 bytes,
+        /// carried as it is; with `--photo-budget`, an ID photo the face engine makes the
+        /// holder's portrait of (as `ikd run --photo-budget` does).
+        #[arg(long, value_name = "FILE")]
+        photo: Option<PathBuf>,
+        /// Make the portrait of `--photo` at most this many bytes.
+        #[arg(long, value_name = "BYTES", requires = "photo", value_parser = clap::value_parser!(u64).range(800..=1800))]
+        photo_budget: Option<u64>,
+        #[command(flatten)]
+        engine: super::common::EngineArgs,
     },
     /// Revoke credentials: append their ids (the results' `credential_id`) to a revocation
     /// file (JSON lines, append-only). Publish a new status list afterwards.
@@ -199,6 +217,8 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
             decrypt_key,
             accept_foreign_iv,
             status_list,
+            face,
+            engine,
         } => {
             let key = match &decrypt_key {
                 Some(file) => Some(
@@ -212,7 +232,23 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
                 accept_foreign_iv,
                 ..VerifyOptions::default()
             };
-            verify_cmd(&input, &keyset, key.as_ref(), status_list.as_deref(), json, at, &opts)
+            let face = match &face {
+                Some(path) => Some(FaceInput {
+                    live: std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+                    engine: engine.build()?,
+                }),
+                None => None,
+            };
+            verify_cmd(
+                &input,
+                &keyset,
+                key.as_ref(),
+                status_list.as_deref(),
+                json,
+                at,
+                &opts,
+                face.as_ref(),
+            )
         }
         CredentialCommand::Qr {
             input,
@@ -237,12 +273,18 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
             at,
             qr,
             encrypt_key,
+            photo,
+            photo_budget,
+            engine,
         } => {
             let key =
                 IssuerKey::load(&key).with_context(|| format!("loading the signing key from {}", key.display()))?;
             let json = std::fs::read_to_string(&identity).with_context(|| format!("reading {}", identity.display()))?;
-            let id: Identity =
+            let mut id: Identity =
                 serde_json::from_str(&json).with_context(|| format!("parsing {}", identity.display()))?;
+            if let Some(path) = &photo {
+                id.photo = Some(holder_photo(path, photo_budget, &engine)?);
+            }
             let validity = Duration::from_secs(validity_days.saturating_mul(86_400));
             let mut issuer = CredentialIssuer::new(key, issuer, validity);
             if let Some(file) = &encrypt_key {
@@ -356,6 +398,94 @@ fn read_input(arg: &str) -> anyhow::Result<String> {
     Ok(text.trim_end_matches(['\r', '\n']).to_string())
 }
 
+/// The photo for `credential issue --photo`: the file as it is, or its portrait at a budget.
+fn holder_photo(
+    path: &Path,
+    budget: Option<u64>,
+    engine: &super::common::EngineArgs,
+) -> anyhow::Result<ikd_engine::credential::Photo> {
+    use ikd_engine::credential::{Photo, PhotoFormat};
+    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+    let photo = match budget {
+        Some(budget) => {
+            let portrait = engine
+                .build()?
+                .portrait(&bytes, ikd_engine::FacePolicy::Single, budget as usize)
+                .with_context(|| format!("the portrait of {}", path.display()))?;
+            Photo {
+                format: PhotoFormat::Jpeg,
+                bytes: portrait.jpeg,
+            }
+        }
+        None => {
+            let format = [
+                PhotoFormat::Jpeg,
+                PhotoFormat::Jpeg2000,
+                PhotoFormat::Avif,
+                PhotoFormat::Webp,
+            ]
+            .into_iter()
+            .find(|f| f.matches(&bytes))
+            .with_context(|| format!("{} is not a JPEG, JPEG 2000, AVIF or WebP file", path.display()))?;
+            Photo { format, bytes }
+        }
+    };
+    photo
+        .validate()
+        .with_context(|| format!("the photo {}", path.display()))?;
+    Ok(photo)
+}
+
+/// Exit code: the credential is valid but its photo is not the person's.
+pub const EXIT_FACE_NO_MATCH: u8 = 4;
+/// Exit code: the credential is valid but the face check could not decide (no photo, live
+/// photo refused): check the person another way.
+pub const EXIT_FACE_UNDECIDED: u8 = 5;
+
+/// What the offline face check says of a caveat every verifier must know.
+pub const FACE_CHECK_CAVEAT: &str = "the reference is the credential's small photo, not the gallery template: \
+     it misses more genuine holders than the registration check does (README, \"Offline face check\"); \
+     a no_match or rejected result means: check the person another way, not: fraud";
+
+/// The live photo and the engine for `verify --face`.
+struct FaceInput {
+    live: Vec<u8>,
+    engine: ikd_engine::Engine,
+}
+
+/// The offline face check's outcome.
+#[derive(Debug, serde::Serialize)]
+struct FaceCheck {
+    verdict: ikd_engine::Verdict,
+    /// The credential photo it was compared with.
+    photo_bytes: Option<usize>,
+    photo_size: Option<(u32, u32)>,
+    caveat: &'static str,
+}
+
+fn face_check(face: &FaceInput, photo: Option<&ikd_engine::credential::Photo>) -> anyhow::Result<FaceCheck> {
+    let engine = &face.engine;
+    let Some(photo) = photo else {
+        return Ok(FaceCheck {
+            verdict: engine.rejected(
+                ikd_engine::Reason::NoPortrait,
+                "the credential carries no photo (issued without --photo-budget)",
+            ),
+            photo_bytes: None,
+            photo_size: None,
+            caveat: FACE_CHECK_CAVEAT,
+        });
+    };
+    let comparison = engine.compare_with_portrait(&face.live, &photo.bytes)?;
+    Ok(FaceCheck {
+        verdict: comparison.verdict,
+        photo_bytes: Some(photo.bytes.len()),
+        photo_size: comparison.id_photo.image.as_ref().map(|i| (i.width, i.height)),
+        caveat: FACE_CHECK_CAVEAT,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
 fn verify_cmd(
     input: &str,
     keyset: &Path,
@@ -364,6 +494,7 @@ fn verify_cmd(
     json: bool,
     at: Option<u64>,
     opts: &VerifyOptions,
+    face: Option<&FaceInput>,
 ) -> anyhow::Result<ExitCode> {
     let jwks = std::fs::read_to_string(keyset).with_context(|| format!("reading {}", keyset.display()))?;
     let keys = KeySet::from_jwks(&jwks).with_context(|| format!("loading {}", keyset.display()))?;
@@ -387,6 +518,12 @@ fn verify_cmd(
     });
     match verdict {
         Ok(v) => {
+            let check = face.map(|f| face_check(f, v.identity.photo.as_ref())).transpose()?;
+            let code = match check.as_ref().map(|c| c.verdict.decision) {
+                None | Some(ikd_engine::Decision::Match) => ExitCode::SUCCESS,
+                Some(ikd_engine::Decision::NoMatch) => ExitCode::from(EXIT_FACE_NO_MATCH),
+                Some(ikd_engine::Decision::Rejected) => ExitCode::from(EXIT_FACE_UNDECIDED),
+            };
             if json {
                 let photo = v.identity.photo.as_ref().map(|p| {
                     serde_json::json!({
@@ -395,7 +532,11 @@ fn verify_cmd(
                         "sha256": ikd_engine::credential::hex(ring::digest::digest(&ring::digest::SHA256, &p.bytes).as_ref()),
                     })
                 });
-                let out = serde_json::json!({ "status": "valid", "checked_at": now, "credential": v, "photo": photo });
+                let mut out =
+                    serde_json::json!({ "status": "valid", "checked_at": now, "credential": v, "photo": photo });
+                if let Some(c) = &check {
+                    out["face_check"] = serde_json::to_value(c)?;
+                }
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
                 let id = &v.identity;
@@ -434,8 +575,24 @@ fn verify_cmd(
                 if let Some(p) = &id.photo {
                     println!("photo: {:?}, {} bytes", p.format, p.bytes.len());
                 }
+                if let Some(c) = &check {
+                    let v = &c.verdict;
+                    let score = v.score.map_or("-".to_string(), |s| format!("{s:.3}"));
+                    println!(
+                        "face check: {} (score {score}, threshold {:.3} at {}){}",
+                        v.decision.as_str().to_uppercase(),
+                        v.threshold,
+                        v.operating_point.as_str(),
+                        match (&v.reason, &v.detail) {
+                            (Some(r), Some(d)) => format!(": {r}: {d}"),
+                            (Some(r), None) => format!(": {r}"),
+                            _ => String::new(),
+                        }
+                    );
+                    println!("caveat: {}", c.caveat);
+                }
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(code)
         }
         Err(e) if e.is_invalid_credential() => {
             if json {
@@ -460,13 +617,7 @@ fn render_qr(text: &str, out: &Path, ec: EcArg, module_px: u32) -> anyhow::Resul
         EcArg::M => EcLevel::M,
         EcArg::Q => EcLevel::Q,
     };
-    // Smallest version that holds the text as a single alphanumeric segment.
-    let bits = (1..=40)
-        .find_map(|v| {
-            let mut bits = Bits::new(Version::Normal(v));
-            (bits.push_alphanumeric_data(text.as_bytes()).is_ok() && bits.push_terminator(ec).is_ok()).then_some(bits)
-        })
-        .context("the text is too long for a QR code")?;
+    let bits = qr_bits(text, ec).context("the text is too long for a QR code")?;
     let code = QrCode::with_bits(bits, ec).context("building the QR code")?;
     let version = match code.version() {
         Version::Normal(v) | Version::Micro(v) => v,
@@ -481,4 +632,19 @@ fn render_qr(text: &str, out: &Path, ec: EcArg, module_px: u32) -> anyhow::Resul
         .save_with_format(out, image::ImageFormat::Png)
         .with_context(|| format!("writing {}", out.display()))?;
     Ok((w, h, version))
+}
+
+/// The smallest QR version that holds `text` as one alphanumeric segment at `ec`, with its bits.
+fn qr_bits(text: &str, ec: EcLevel) -> Option<Bits> {
+    (1..=40).find_map(|v| {
+        let mut bits = Bits::new(Version::Normal(v));
+        (bits.push_alphanumeric_data(text.as_bytes()).is_ok() && bits.push_terminator(ec).is_ok()).then_some(bits)
+    })
+}
+
+/// The QR version a credential text needs at `ec` (`None`: too long for any QR code).
+pub fn qr_version(text: &str, ec: EcLevel) -> Option<i16> {
+    match qr_bits(text, ec)?.version() {
+        Version::Normal(v) | Version::Micro(v) => Some(v),
+    }
 }

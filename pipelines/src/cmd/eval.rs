@@ -18,6 +18,9 @@ use std::process::ExitCode;
 pub enum EvalCommand {
     /// Accuracy on labelled pairs (CSV columns a,b,same; paths relative to the CSV).
     Pairs(PairsArgs),
+    /// How the offline face check does when the reference is the small portrait a credential
+    /// carries, at each photo byte budget (CSV columns a,b,same; b gives the portrait).
+    Portrait(super::eval_portrait::PortraitArgs),
 }
 
 #[derive(clap::Args)]
@@ -65,6 +68,7 @@ pub struct PairsArgs {
 pub fn run(cmd: EvalCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         EvalCommand::Pairs(args) => pairs(args),
+        EvalCommand::Portrait(args) => super::eval_portrait::run(args),
     }
 }
 

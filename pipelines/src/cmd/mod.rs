@@ -6,6 +6,7 @@ pub mod credential;
 pub mod demo;
 pub mod embed;
 pub mod eval;
+pub mod eval_portrait;
 pub mod fonts;
 pub mod gallery;
 pub mod keys;

@@ -25,6 +25,12 @@ pub struct RunArgs {
     /// (COSE_Encrypt0 around the signed one). Verifiers then need this key.
     #[arg(long, value_name = "FILE", requires = "keys")]
     pub encrypt_key: Option<PathBuf>,
+    /// Put the holder's portrait into each credential: the face of the gallery entry's
+    /// KTP-el photo, aligned, JPEG at most this many bytes (800 to 1,800: a typical encrypted
+    /// credential is then QR version 28 to 39 at EC level M; one that would not fit version 40
+    /// is not issued and goes to review). Off by default.
+    #[arg(long, value_name = "BYTES", requires = "keys", value_parser = clap::value_parser!(u64).range(800..=1800))]
+    pub photo_budget: Option<u64>,
     /// Input rows per chunk (the unit of parallelism, commit and resume).
     #[arg(long, default_value_t = 512)]
     pub chunk_size: usize,
@@ -83,6 +89,7 @@ impl RunArgs {
         let mut cfg = RunConfig::new(self.requests.clone(), self.gallery.clone(), self.out.clone());
         cfg.keys = self.keys.clone();
         cfg.encrypt_key = self.encrypt_key.clone();
+        cfg.photo_budget = self.photo_budget.map(|b| b as usize);
         cfg.chunk_size = self.chunk_size;
         cfg.shard = shard;
         cfg.threads = self.threads;

@@ -77,11 +77,16 @@ pub fn run_config(requests: &Path, gallery: &Path, out: &Path) -> RunConfig {
 
 /// `ikd run` with the fixture's arguments (same as the reference run) plus `extra`.
 pub fn ikd_run(out: &Path, extra: &[&str]) -> Command {
+    ikd_run_on(&fixture().demo.requests_csv, out, extra)
+}
+
+/// `ikd run` as [`ikd_run`], on another requests file.
+pub fn ikd_run_on(requests: &Path, out: &Path, extra: &[&str]) -> Command {
     let f = fixture();
     let mut c = Command::new(env!("CARGO_BIN_EXE_ikd"));
     c.arg("run")
         .arg("--requests")
-        .arg(&f.demo.requests_csv)
+        .arg(requests)
         .arg("--gallery")
         .arg(&f.gallery)
         .arg("--out")

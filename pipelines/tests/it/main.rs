@@ -4,4 +4,5 @@
 
 mod common;
 mod gallery;
+mod qr;
 mod run;

@@ -495,3 +495,95 @@ fn encrypted_run_issues_credentials_only_the_key_holder_reads() {
     assert_eq!(code, Some(3), "{shown}");
     assert!(shown.contains("status_list_expired"), "{shown}");
 }
+
+/// `ikd run --photo-budget`: every credential carries the holder's portrait (from the gallery
+/// entry's KTP-el photo) within the budget, and `ikd credential verify --face` compares a live
+/// photo with it: the holder's own selfie matches (exit 0), another holder's does not (exit 4),
+/// a photo without a face is undecided (exit 5).
+#[test]
+fn photo_run_carries_portraits_that_verify_face_checks() {
+    let f = fixture();
+    let tmp = tempfile::tempdir().unwrap();
+    // The first 40 demo requests (next to the demo's requests file, so the selfie paths hold):
+    // enough matches, and a third of the face work of the whole demo.
+    let base = f.demo.requests_csv.parent().unwrap();
+    let requests = base.join("requests-photo-test.csv");
+    let mut selfies = BTreeMap::new();
+    {
+        let mut reader = csv::Reader::from_path(&f.demo.requests_csv).unwrap();
+        let mut writer = csv::Writer::from_path(&requests).unwrap();
+        let headers = reader.headers().unwrap().clone();
+        writer.write_record(&headers).unwrap();
+        let col = |name: &str| headers.iter().position(|h| h == name).unwrap();
+        let (id_col, path_col) = (col("request_id"), col("selfie_path"));
+        for record in reader.records().take(40) {
+            let record = record.unwrap();
+            selfies.insert(record[id_col].to_string(), base.join(&record[path_col]));
+            writer.write_record(&record).unwrap();
+        }
+    }
+    let run_dir = tmp.path().join("run");
+    let status = crate::common::ikd_run_on(&requests, &run_dir, &["--photo-budget", "1000"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rows = comparable_results(&run_dir);
+    assert_eq!(rows.len(), 40, "one row per input row");
+    let reference: Vec<Row> = comparable_results(&f.reference).into_iter().take(40).collect();
+
+    let keys = KeySet::from_key_dir(&f.keys).unwrap();
+    let at = crate::common::ISSUED_AT + 10;
+    let jwks = tmp.path().join("jwks.json");
+    std::fs::write(&jwks, keys.to_jwks()).unwrap();
+    let mut matches = Vec::new();
+    for (r, reference) in rows.iter().zip(&reference) {
+        assert_eq!(r["request_id"], reference["request_id"]);
+        assert_eq!(r["decision"], reference["decision"], "the photo changes no decision");
+        if r["decision"] == "match" {
+            let v = verify(&r["credential"], &keys, at, &VerifyOptions::default()).unwrap();
+            let photo = v.identity.photo.expect("every credential carries the portrait");
+            assert!(photo.bytes.len() <= 1000, "{} bytes", photo.bytes.len());
+            assert!(photo.bytes.starts_with(&[0xFF, 0xD8, 0xFF]));
+            matches.push(r);
+        }
+    }
+    assert!(matches.len() >= 7, "the demo has matches");
+
+    let verify_face = |credential: &str, live: &std::path::Path| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ikd"))
+            .args(["credential", "verify", credential, "--keyset"])
+            .arg(&jwks)
+            .args(["--at", &at.to_string(), "--json", "--face"])
+            .arg(live)
+            .output()
+            .unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+        (out.status.code(), json)
+    };
+    // The holder's own selfie against their credential, for several holders; each against
+    // the next holder's credential. Distinct NIKs are distinct people in the demo.
+    let (mut own, mut others) = (0, 0);
+    for pair in matches.windows(2).take(6) {
+        let (a, b) = (pair[0], pair[1]);
+        assert_ne!(a["nik"], b["nik"]);
+        let (code, json) = verify_face(&a["credential"], &selfies[&a["request_id"]]);
+        assert_eq!(json["face_check"]["verdict"]["decision"], "match", "{json}");
+        assert_eq!(code, Some(0));
+        assert!(json["face_check"]["caveat"].as_str().unwrap().contains("small photo"));
+        own += 1;
+        let (code, json) = verify_face(&b["credential"], &selfies[&a["request_id"]]);
+        assert_eq!(json["face_check"]["verdict"]["decision"], "no_match", "{json}");
+        assert_eq!(code, Some(4));
+        others += 1;
+    }
+    assert_eq!((own, others), (6, 6));
+    // A live photo without a face: the credential is valid, the check undecided.
+    let garbage = tmp.path().join("noface.png");
+    image::RgbImage::from_pixel(320, 240, image::Rgb([120, 120, 120]))
+        .save(&garbage)
+        .unwrap();
+    let (code, json) = verify_face(&matches[0]["credential"], &garbage);
+    assert_eq!(code, Some(5), "{json}");
+    assert_eq!(json["face_check"]["verdict"]["decision"], "rejected");
+}
