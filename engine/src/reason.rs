@@ -31,11 +31,13 @@ pub enum Reason {
     GalleryModelMismatch,
     // Offline face check: the credential carries no photo, or not one of the portrait geometry.
     NoPortrait,
+    // Batch: a file named by an input row lies outside the input file's directory.
+    PathOutsideBase,
 }
 
 impl Reason {
     /// Every reason, in a stable order (for summaries and docs).
-    pub const ALL: [Reason; 18] = [
+    pub const ALL: [Reason; 19] = [
         Reason::EmptyImage,
         Reason::UnsupportedFormat,
         Reason::ImageTooLarge,
@@ -54,6 +56,7 @@ impl Reason {
         Reason::FileNotFound,
         Reason::GalleryModelMismatch,
         Reason::NoPortrait,
+        Reason::PathOutsideBase,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -76,6 +79,7 @@ impl Reason {
             Reason::FileNotFound => "file_not_found",
             Reason::GalleryModelMismatch => "gallery_model_mismatch",
             Reason::NoPortrait => "no_portrait",
+            Reason::PathOutsideBase => "path_outside_base",
         }
     }
 

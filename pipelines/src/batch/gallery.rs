@@ -23,13 +23,14 @@
 use super::encoding::{EmbeddingEncoding, ENCODING_KEY};
 use super::index::province_dir;
 use super::lookup::GalleryReader;
+use super::paths::{InputDir, PathError};
 use super::table::{required, TableReader};
 use super::{nik_u64, part_files, remove_stray_tmp, results::write_parquet_atomic_with};
 use anyhow::Context;
 use arrow::array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMicrosecondArray, UInt64Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use ikd_engine::nik::Nik;
-use ikd_engine::{Engine, FacePolicy};
+use ikd_engine::{Engine, FacePolicy, Reason};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -257,7 +258,7 @@ pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<Galler
     super::compact::finish_interrupted(&cfg.out)?;
     // NIKs already present are found with the same point lookups a run uses (nik column only).
     let mut existing = GalleryReader::open_all(&cfg.out, &[])?;
-    let base = cfg.photos.parent().map(Path::to_path_buf).unwrap_or_default();
+    let base = InputDir::of_file(&cfg.photos).with_context(|| format!("the directory of {}", cfg.photos.display()))?;
     let mut reader = TableReader::open(&cfg.photos, &[required("nik"), required("photo_path")], cfg.chunk_size)?;
     let mut added_now: HashSet<u64> = HashSet::new();
     let mut buffered: BTreeMap<u8, Vec<Template>> = BTreeMap::new();
@@ -319,14 +320,21 @@ pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<Galler
                 if path.trim().is_empty() {
                     return Err(reject("file_not_found", "photo_path is empty".into()));
                 }
-                let full = base.join(path);
-                let bytes = match std::fs::read(&full) {
+                // The gallery remembers where the photo lives (canonical, absolute), so that
+                // embedders added later can be computed and officers can see the photo.
+                let stored_path = match base.resolve(path.trim()) {
+                    Ok(p) => p,
+                    Err(PathError::Outside(why)) => {
+                        return Err(reject(Reason::PathOutsideBase.as_str(), format!("photo_path: {why}")))
+                    }
+                    Err(PathError::Unreadable(e)) => {
+                        return Err(reject("file_not_found", format!("cannot read photo: {e}")))
+                    }
+                };
+                let bytes = match std::fs::read(&stored_path) {
                     Ok(b) => b,
                     Err(e) => return Err(reject("file_not_found", format!("cannot read photo: {e}"))),
                 };
-                // The gallery remembers where the photo lives (absolute), so that embedders
-                // added later can be computed and officers can see the photo (ikd review).
-                let stored_path = std::fs::canonicalize(&full).unwrap_or(full);
                 match engine.template(&bytes, FacePolicy::Single) {
                     Ok(t) => Ok((
                         nik.province_code(),

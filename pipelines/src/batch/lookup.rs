@@ -275,11 +275,22 @@ impl GalleryReader {
             let dir = province_dir(gallery, p);
             let mut opened = Vec::new();
             for path in part_files(&dir)? {
-                opened.push(
-                    reader
-                        .open_file(&path)
-                        .with_context(|| format!("opening gallery part {}", path.display()))?,
-                );
+                let (file, replaces) = reader
+                    .open_file(&path)
+                    .with_context(|| format!("opening gallery part {}", path.display()))?;
+                // A part file copied into another province's partition would answer for NIKs
+                // that are not its own: its NIK ranges (footer statistics) must be of `p`.
+                if let Some((lo, hi)) = file.ranges.iter().flatten().find(|(lo, hi)| {
+                    lo / 100_000_000_000_000 != u64::from(p) || hi / 100_000_000_000_000 != u64::from(p)
+                }) {
+                    bail!(
+                        "gallery part {} is in the partition of province {p:02} but holds NIKs of province {:02}..={:02}",
+                        path.display(),
+                        lo / 100_000_000_000_000,
+                        hi / 100_000_000_000_000
+                    );
+                }
+                opened.push((file, replaces));
             }
             let replaced = replaced_runs(&opened);
             reader.files.extend(

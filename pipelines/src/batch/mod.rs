@@ -17,6 +17,7 @@ pub mod encoding;
 pub mod gallery;
 pub mod index;
 pub mod lookup;
+pub mod paths;
 pub mod results;
 pub mod run;
 pub mod shard;

@@ -11,6 +11,7 @@
 
 use super::index::provinces_on_disk;
 use super::lookup::{ChunkGallery, GalleryReader};
+use super::paths::{InputDir, PathError};
 use super::results::{
     outbox_batch, results_batch, review_batch, write_parquet_atomic, OutboxRow, ResultRow, ReviewRow,
 };
@@ -59,6 +60,9 @@ pub struct RunConfig {
     /// Put the holder's portrait (from the gallery entry's KTP-el photo) into each credential,
     /// JPEG-compressed to at most this many bytes. `None`: no photo.
     pub photo_budget: Option<usize>,
+    /// Directory that every `selfie_path` must lie in (relative paths are relative to it).
+    /// Default: the requests file's directory.
+    pub selfie_dir: Option<PathBuf>,
     pub chunk_size: usize,
     pub shard: Shard,
     pub threads: Option<usize>,
@@ -84,6 +88,7 @@ impl RunConfig {
             keys: None,
             encrypt_key: None,
             photo_budget: None,
+            selfie_dir: None,
             chunk_size: 512,
             shard: Shard::default(),
             threads: None,
@@ -120,6 +125,9 @@ pub struct Fingerprint {
     /// Byte budget of the holder's portrait in credentials (absent: no photo).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub photo_budget: Option<usize>,
+    /// `--selfie-dir`, canonical (absent: the requests file's directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selfie_dir: Option<String>,
     pub issuer: Option<String>,
     pub validity_days: Option<u64>,
     pub review_margin: f32,
@@ -196,7 +204,7 @@ struct Processed {
 
 struct Ctx<'a> {
     engine: &'a Engine,
-    base: PathBuf,
+    base: super::paths::InputDir,
     run_id: String,
     issuer: Option<&'a CredentialIssuer>,
     secret: Option<&'a ActivationSecret>,
@@ -479,7 +487,17 @@ fn verify(ctx: &Ctx<'_>, r: &mut ResultRow, row: &[String], reference: &[ModelEm
         reject(r, Reason::FileNotFound, "selfie_path is empty".into());
         return Ok(());
     }
-    let path = ctx.base.join(rel);
+    let path = match ctx.base.resolve(rel) {
+        Ok(p) => p,
+        Err(PathError::Outside(why)) => {
+            reject(r, Reason::PathOutsideBase, format!("selfie_path: {why}"));
+            return Ok(());
+        }
+        Err(PathError::Unreadable(err)) => {
+            reject(r, Reason::FileNotFound, format!("selfie file: {err}"));
+            return Ok(());
+        }
+    };
     let max = e.config().limits.max_bytes as u64;
     match std::fs::metadata(&path) {
         Err(err) => {
@@ -654,6 +672,12 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
 
     let all_provinces = provinces_on_disk(&cfg.gallery)?;
+    let selfie_dir = match &cfg.selfie_dir {
+        Some(dir) => InputDir::new(dir).with_context(|| format!("selfie directory {}", dir.display()))?,
+        None => {
+            InputDir::of_file(&cfg.requests).with_context(|| format!("the directory of {}", cfg.requests.display()))?
+        }
+    };
     let fp = Fingerprint {
         input_sha256: sha256_file(&cfg.requests).with_context(|| format!("hashing {}", cfg.requests.display()))?,
         gallery_fingerprint: super::gallery::fingerprint(&cfg.gallery, &all_provinces)?,
@@ -669,6 +693,7 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         credential_kid: issuer.as_ref().map(|i| i.key().kid().to_string()),
         encryption_kid: issuer.as_ref().and_then(|i| i.encryption_kid().map(str::to_string)),
         photo_budget: cfg.photo_budget,
+        selfie_dir: cfg.selfie_dir.as_ref().map(|_| selfie_dir.root().display().to_string()),
         issuer: issuer.as_ref().map(|_| cfg.issuer.clone()),
         validity_days: issuer.as_ref().map(|_| cfg.validity_days),
         review_margin: cfg.review_margin,
@@ -755,7 +780,7 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         .build()?;
     let ctx = Ctx {
         engine,
-        base: cfg.requests.parent().map(Path::to_path_buf).unwrap_or_default(),
+        base: selfie_dir,
         run_id: state.run_id.clone(),
         issuer: issuer.as_ref(),
         secret: secret.as_ref(),

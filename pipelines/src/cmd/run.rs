@@ -31,6 +31,10 @@ pub struct RunArgs {
     /// is not issued and goes to review). Off by default.
     #[arg(long, value_name = "BYTES", requires = "keys", value_parser = clap::value_parser!(u64).range(800..=1800))]
     pub photo_budget: Option<u64>,
+    /// Directory every selfie_path must lie in (relative paths are relative to it; absolute
+    /// ones and symlinks must stay inside). Default: the requests file's directory.
+    #[arg(long, value_name = "DIR")]
+    pub selfie_dir: Option<PathBuf>,
     /// Input rows per chunk (the unit of parallelism, commit and resume).
     #[arg(long, default_value_t = 512)]
     pub chunk_size: usize,
@@ -90,6 +94,7 @@ impl RunArgs {
         cfg.keys = self.keys.clone();
         cfg.encrypt_key = self.encrypt_key.clone();
         cfg.photo_budget = self.photo_budget.map(|b| b as usize);
+        cfg.selfie_dir.clone_from(&self.selfie_dir);
         cfg.chunk_size = self.chunk_size;
         cfg.shard = shard;
         cfg.threads = self.threads;

@@ -134,6 +134,13 @@ fn a_gallery_with_fewer_embedders_is_refused_then_extended_in_place() {
         csv.push_str(&format!("R{i},{},{}\n", r["nik"], r["photo_path"]));
     }
     std::fs::write(&requests, csv).unwrap();
+    // The photos (absolute paths in the gallery) are the selfies: they lie in the demo's tree.
+    let selfie_dir = f.demo.gallery_csv.parent().unwrap().to_path_buf();
+    let run_config = |requests: &std::path::Path, gallery: &std::path::Path, out: &std::path::Path| {
+        let mut cfg = run_config(requests, gallery, out);
+        cfg.selfie_dir = Some(selfie_dir.clone());
+        cfg
+    };
     let outcome = run(engine(), &run_config(&requests, &out, &dir.path().join("run1"))).unwrap();
     let rows = read_table(&dir.path().join("run1/results"));
     assert_eq!(rows.len(), 8);

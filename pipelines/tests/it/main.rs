@@ -4,5 +4,6 @@
 
 mod common;
 mod gallery;
+mod hostile;
 mod qr;
 mod run;

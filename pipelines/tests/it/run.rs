@@ -232,7 +232,9 @@ fn duplicate_request_ids_are_decided_once_across_shards() {
         ],
     );
     let single = dir.path().join("single");
+    let selfie_dir = f.demo.requests_csv.parent().unwrap().to_path_buf();
     let mut cfg = run_config(&requests, &f.gallery, &single);
+    cfg.selfie_dir = Some(selfie_dir.clone()); // the requests file is elsewhere
     cfg.chunk_size = 2; // duplicates across chunk boundaries
     run(engine(), &cfg).unwrap();
     let rows = comparable_results(&single);
@@ -251,6 +253,7 @@ fn duplicate_request_ids_are_decided_once_across_shards() {
     let sharded = dir.path().join("sharded");
     for i in 0..3 {
         let mut cfg = run_config(&requests, &f.gallery, &sharded);
+        cfg.selfie_dir = Some(selfie_dir.clone());
         cfg.chunk_size = 2;
         cfg.shard = ikd_pipelines::batch::shard::Shard::new(i, 3).unwrap();
         run(engine(), &cfg).unwrap();
@@ -273,13 +276,19 @@ fn resume_with_other_arguments_or_input_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let requests = write_requests(dir.path(), &[["X", &good.nik, &selfie], ["Y", "1", "none.jpg"]]);
     let out = dir.path().join("out");
-    run(engine(), &run_config(&requests, &f.gallery, &out)).unwrap();
-    let mut other = run_config(&requests, &f.gallery, &out);
+    let selfie_dir = f.demo.requests_csv.parent().unwrap();
+    let config = || {
+        let mut cfg = run_config(&requests, &f.gallery, &out);
+        cfg.selfie_dir = Some(selfie_dir.to_path_buf());
+        cfg
+    };
+    run(engine(), &config()).unwrap();
+    let mut other = config();
     other.chunk_size = 7;
     let err = run(engine(), &other).unwrap_err();
     assert!(err.downcast_ref::<UsageError>().is_some(), "{err:#}");
     write_requests(dir.path(), &[["X", &good.nik, &selfie]]);
-    let err = run(engine(), &run_config(&requests, &f.gallery, &out)).unwrap_err();
+    let err = run(engine(), &config()).unwrap_err();
     assert!(err.to_string().contains("input_sha256"), "{err:#}");
     // Through the binary: exit code 2.
     let status = std::process::Command::new(env!("CARGO_BIN_EXE_ikd"))
@@ -289,6 +298,8 @@ fn resume_with_other_arguments_or_input_is_refused() {
         .arg(&f.gallery)
         .arg("--out")
         .arg(&out)
+        .arg("--selfie-dir")
+        .arg(selfie_dir)
         .stderr(std::process::Stdio::null())
         .status()
         .unwrap();
