@@ -10,7 +10,7 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::encoding::hex_decode;
-use super::keys::{read_private_file, write_private_file};
+use super::secret::{read_private_file, write_private_file, Wiped, Zeroizing};
 use super::CredentialError;
 use crate::encoding::hex;
 
@@ -30,9 +30,9 @@ const HASH_KEY_LABEL: &[u8] = b"ikd/activation/stored-hash/v1";
 
 /// The activation secret (32 random bytes). `Debug` never shows it.
 pub struct ActivationSecret {
-    code_key: hmac::Key,
-    hash_key: hmac::Key,
-    id_key: hmac::Key,
+    code_key: Wiped<hmac::Key>,
+    hash_key: Wiped<hmac::Key>,
+    id_key: Wiped<hmac::Key>,
 }
 
 impl fmt::Debug for ActivationSecret {
@@ -45,6 +45,12 @@ impl fmt::Debug for ActivationSecret {
 /// `Debug` is redacted so it does not leak into logs; use [`ActivationCode::as_str`] to show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ActivationCode(String);
+
+impl Drop for ActivationCode {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
 
 impl fmt::Debug for ActivationCode {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -67,8 +73,11 @@ impl ActivationSecret {
                 "activation secret must be at least {SECRET_LEN} bytes"
             )));
         }
-        let master = hmac::Key::new(hmac::HMAC_SHA256, secret);
-        let derive = |label: &[u8]| hmac::Key::new(hmac::HMAC_SHA256, hmac::sign(&master, label).as_ref());
+        let master = Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, secret));
+        let derive = |label: &[u8]| {
+            let tag = Wiped::new(hmac::sign(&master, label));
+            Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, tag.as_ref()))
+        };
         Ok(Self {
             code_key: derive(CODE_KEY_LABEL),
             id_key: derive(b"ikd credential id v1"),
@@ -84,21 +93,17 @@ impl ActivationSecret {
         } else {
             path.to_path_buf()
         };
-        let mut bytes = read_private_file(&file)?;
-        let secret = Self::from_bytes(&bytes);
-        bytes.fill(0);
-        secret
+        let bytes = read_private_file(&file)?; // wiped when dropped
+        Self::from_bytes(&bytes)
     }
 
     /// Create a new secret file (mode 0600, fails if it exists) with 32 random bytes.
     pub fn generate_file(path: &Path) -> Result<(), CredentialError> {
-        let mut bytes = [0u8; SECRET_LEN];
+        let mut bytes = Zeroizing::new([0u8; SECRET_LEN]);
         SystemRandom::new()
-            .fill(&mut bytes)
+            .fill(bytes.as_mut())
             .map_err(|_| CredentialError::InvalidKey("random generator failed".into()))?;
-        let written = write_private_file(path, &bytes);
-        bytes.fill(0);
-        written
+        write_private_file(path, bytes.as_ref())
     }
 
     /// The activation code for this request. Deterministic: same secret + request → same code.

@@ -33,6 +33,7 @@ use super::cose::header_kid;
 use super::encoding::{
     b64url_decode, b64url_encode, cbor_bytes, cbor_head, cbor_int, cbor_text, MAJOR_ARRAY, MAJOR_MAP, MAJOR_TAG,
 };
+use super::secret::{create_private_dir, read_private_file, write_private_file, Wiped, Zeroizing};
 use super::CredentialError;
 
 /// COSE_Encrypt0 CBOR tag.
@@ -109,8 +110,8 @@ impl fmt::Display for EncryptionAlgorithm {
 pub struct EncryptionKey {
     alg: EncryptionAlgorithm,
     kid: String,
-    aead: LessSafeKey,
-    nonce_key: hmac::Key,
+    aead: Wiped<LessSafeKey>,
+    nonce_key: Wiped<hmac::Key>,
     /// `{1: alg, 4: kid}`, computed once.
     protected: Vec<u8>,
 }
@@ -124,7 +125,7 @@ impl fmt::Debug for EncryptionKey {
     }
 }
 
-/// The key file: a symmetric JWK (RFC 7518 §6.4), mode 0600.
+/// The key file: a symmetric JWK (RFC 7518 §6.4), mode 0600. `k` is wiped on drop.
 #[derive(Serialize, Deserialize)]
 struct OctJwk {
     kty: String,
@@ -133,6 +134,12 @@ struct OctJwk {
     #[serde(rename = "use")]
     use_: String,
     k: String,
+}
+
+impl Drop for OctJwk {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.k);
+    }
 }
 
 /// How the IV of a decrypted credential relates to its plaintext.
@@ -160,11 +167,12 @@ impl EncryptionKey {
         }
         let unbound =
             UnboundKey::new(alg.ring(), key).map_err(|_| CredentialError::InvalidKey(format!("{alg} key")))?;
-        let derive = |label: &[u8]| hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), label);
-        let nonce_key = hmac::Key::new(
+        let master = Wiped::new(hmac::Key::new(hmac::HMAC_SHA256, key));
+        let derive = |label: &[u8]| Wiped::new(hmac::sign(&master, label));
+        let nonce_key = Wiped::new(hmac::Key::new(
             hmac::HMAC_SHA256,
             derive(b"ikd-credential synthetic IV key v1").as_ref(),
-        );
+        ));
         let kid = kid.unwrap_or_else(|| {
             let mut fp = b64url_encode(derive(b"ikd-credential key id v1").as_ref());
             fp.truncate(16);
@@ -179,15 +187,15 @@ impl EncryptionKey {
         Ok(Self {
             alg,
             kid,
-            aead: LessSafeKey::new(unbound),
+            aead: Wiped::new(LessSafeKey::new(unbound)),
             nonce_key,
             protected,
         })
     }
 
     /// Generate a fresh random key.
-    pub fn generate(alg: EncryptionAlgorithm) -> Result<(Self, Vec<u8>), CredentialError> {
-        let mut bytes = vec![0u8; alg.key_len()];
+    pub fn generate(alg: EncryptionAlgorithm) -> Result<(Self, Zeroizing<Vec<u8>>), CredentialError> {
+        let mut bytes = Zeroizing::new(vec![0u8; alg.key_len()]);
         SystemRandom::new()
             .fill(&mut bytes)
             .map_err(|_| CredentialError::InvalidKey("no system randomness".into()))?;
@@ -197,7 +205,7 @@ impl EncryptionKey {
     /// Generate a key and write it as `DIR/<kid>.aes.json` (a symmetric JWK), created with
     /// mode 0600 (never replacing an existing file). Returns the key and the file written.
     pub fn generate_file(alg: EncryptionAlgorithm, dir: &Path) -> Result<(Self, PathBuf), CredentialError> {
-        super::keys::create_private_dir(dir)?;
+        create_private_dir(dir)?;
         let (key, bytes) = Self::generate(alg)?;
         let path = dir.join(format!("{}{ENCRYPTION_KEY_SUFFIX}", key.kid));
         let jwk = OctJwk {
@@ -207,15 +215,15 @@ impl EncryptionKey {
             use_: "enc".into(),
             k: b64url_encode(&bytes),
         };
-        let json = serde_json::to_string(&jwk).map_err(|e| CredentialError::InvalidKey(e.to_string()))?;
-        super::keys::write_private_file(&path, json.as_bytes())?;
+        let json = Zeroizing::new(serde_json::to_string(&jwk).map_err(|e| CredentialError::InvalidKey(e.to_string()))?);
+        write_private_file(&path, json.as_bytes())?;
         Ok((key, path))
     }
 
     /// Load a key file written by [`EncryptionKey::generate_file`]. Refuses a file that group
     /// or others can read.
     pub fn load(path: &Path) -> Result<Self, CredentialError> {
-        let bytes = super::keys::read_private_file(path)?;
+        let bytes = read_private_file(path)?;
         let bad = |m: &str| CredentialError::InvalidKey(format!("{}: {m}", path.display()));
         let jwk: OctJwk = serde_json::from_slice(&bytes).map_err(|_| bad("not a symmetric JWK"))?;
         if jwk.kty != "oct" {
@@ -226,8 +234,8 @@ impl EncryptionKey {
             "A256GCM" => EncryptionAlgorithm::A256Gcm,
             _ => return Err(bad("alg is not A128GCM or A256GCM")),
         };
-        let bytes = b64url_decode(&jwk.k).ok_or_else(|| bad("k is not base64url"))?;
-        Self::from_bytes(alg, &bytes, Some(jwk.kid))
+        let bytes = Zeroizing::new(b64url_decode(&jwk.k).ok_or_else(|| bad("k is not base64url"))?);
+        Self::from_bytes(alg, &bytes, Some(jwk.kid.clone()))
     }
 
     /// The key id (in the COSE_Encrypt0 protected header).

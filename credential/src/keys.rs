@@ -13,7 +13,6 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::fs;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use ring::rand::SystemRandom;
@@ -21,10 +20,10 @@ use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
 use serde::{Deserialize, Serialize};
 
 use super::encoding::{b64url_decode, b64url_encode};
+use super::secret::{create_private_dir, read_private_file, write_private_file, Wiped};
 use super::CredentialError;
 
 /// Largest private key / secret file we read.
-const MAX_SECRET_FILE: u64 = 16 * 1024;
 /// Name of the file holding the active kid.
 pub const ACTIVE_KID_FILE: &str = "active.kid";
 /// Extension of private key files.
@@ -447,8 +446,8 @@ impl KeySet {
 }
 
 enum Signer {
-    Ed25519(Ed25519KeyPair),
-    Es256(EcdsaKeyPair, SystemRandom),
+    Ed25519(Wiped<Ed25519KeyPair>),
+    Es256(Wiped<EcdsaKeyPair>, SystemRandom),
 }
 
 /// A private signing key. Its `Debug` output shows only the algorithm and kid.
@@ -473,7 +472,7 @@ impl IssuerKey {
         if let Ok(kp) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
             let public = PublicKey::ed25519(kp.public_key().as_ref())?;
             return Ok(Self {
-                signer: Signer::Ed25519(kp),
+                signer: Signer::Ed25519(Wiped::new(kp)),
                 public,
             });
         }
@@ -482,7 +481,7 @@ impl IssuerKey {
             Ok(kp) => {
                 let public = PublicKey::es256_uncompressed(kp.public_key().as_ref())?;
                 Ok(Self {
-                    signer: Signer::Es256(kp, rng),
+                    signer: Signer::Es256(Wiped::new(kp), rng),
                     public,
                 })
             }
@@ -506,10 +505,8 @@ impl IssuerKey {
         } else {
             path.to_path_buf()
         };
-        let mut der = read_private_file(&file)?;
-        let key = Self::from_pkcs8(&der);
-        der.fill(0);
-        key
+        let der = read_private_file(&file)?; // wiped when dropped
+        Self::from_pkcs8(&der)
     }
 
     /// The algorithm.
@@ -539,12 +536,14 @@ impl IssuerKey {
     }
 }
 
-fn generate_pkcs8(alg: Algorithm) -> Result<ring::pkcs8::Document, CredentialError> {
+/// A new private key as PKCS#8 (wiped when dropped).
+fn generate_pkcs8(alg: Algorithm) -> Result<Wiped<ring::pkcs8::Document>, CredentialError> {
     let rng = SystemRandom::new();
     match alg {
         Algorithm::EdDsa => Ed25519KeyPair::generate_pkcs8(&rng),
         Algorithm::Es256 => EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng),
     }
+    .map(Wiped::new)
     .map_err(|_| CredentialError::InvalidKey("key generation failed".into()))
 }
 
@@ -667,85 +666,9 @@ fn replace_public_file(path: &Path, data: &[u8]) -> Result<(), CredentialError> 
     })
 }
 
-pub(crate) fn create_private_dir(dir: &Path) -> Result<(), CredentialError> {
-    let mut builder = fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|source| CredentialError::KeyFile {
-        path: dir.to_path_buf(),
-        source,
-    })
-}
-
-/// Create a new file with mode 0600 (fails if it exists) and write `data`.
-pub(crate) fn write_private_file(path: &Path, data: &[u8]) -> Result<(), CredentialError> {
-    let io = |source| CredentialError::KeyFile {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut file = opts.open(path).map_err(io)?;
-    file.write_all(data).map_err(io)?;
-    file.sync_all().map_err(io)
-}
-
 fn write_public_file(path: &Path, data: &[u8]) -> Result<(), CredentialError> {
     fs::write(path, data).map_err(|source| CredentialError::KeyFile {
         path: path.to_path_buf(),
         source,
-    })
-}
-
-/// Read a private key or secret file, refusing it if group/others have any access to it or it is
-/// not a regular file. The mode is checked on the opened handle (no check-then-open race).
-pub(crate) fn read_private_file(path: &Path) -> Result<Vec<u8>, CredentialError> {
-    let io = |source| CredentialError::KeyFile {
-        path: path.to_path_buf(),
-        source,
-    };
-    let file = fs::File::open(path).map_err(io)?;
-    let meta = file.metadata().map_err(io)?;
-    check_private_mode(path, &meta)?;
-    if meta.len() > MAX_SECRET_FILE {
-        return Err(CredentialError::InvalidKey(format!(
-            "{} is too large for a key",
-            path.display()
-        )));
-    }
-    let mut buf = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_SECRET_FILE).read_to_end(&mut buf).map_err(io)?;
-    Ok(buf)
-}
-
-#[cfg(unix)]
-fn check_private_mode(path: &Path, meta: &fs::Metadata) -> Result<(), CredentialError> {
-    use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode() & 0o7777;
-    if !meta.is_file() || mode & 0o077 != 0 {
-        return Err(CredentialError::InsecureKeyPermissions {
-            path: path.to_path_buf(),
-            mode,
-        });
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-fn check_private_mode(path: &Path, meta: &fs::Metadata) -> Result<(), CredentialError> {
-    // No POSIX modes to check: refuse rather than load a key whose exposure is unknown.
-    let _ = meta;
-    Err(CredentialError::InsecureKeyPermissions {
-        path: path.to_path_buf(),
-        mode: 0,
     })
 }

@@ -37,6 +37,7 @@ mod encoding;
 mod encrypt;
 mod error;
 mod keys;
+pub mod secret;
 mod status;
 
 pub use activation::{

@@ -669,7 +669,7 @@ fn credential_stored_zlib_level_0_is_read_by_us_and_by_claim169_core() {
 fn encrypting_issuer(alg: Algorithm, enc: EncryptionAlgorithm) -> (CredentialIssuer, EncryptionKey, Vec<u8>) {
     let (key, bytes) = EncryptionKey::generate(enc).unwrap();
     let again = EncryptionKey::from_bytes(enc, &bytes, None).unwrap();
-    (issuer(alg).with_encryption(key), again, bytes)
+    (issuer(alg).with_encryption(key), again, bytes.to_vec())
 }
 
 #[test]
@@ -1184,4 +1184,51 @@ fn credential_photo_refusals() {
         &opts(),
     )
     .unwrap();
+}
+
+#[test]
+fn secrets_never_appear_in_debug_or_error_text() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shown = |e: &dyn std::fmt::Debug, d: &dyn std::fmt::Display| format!("{e:?} {d}");
+    let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+
+    // An AES key: its k is in the file only.
+    let (key, path) = EncryptionKey::generate_file(EncryptionAlgorithm::A256Gcm, dir.path()).unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let k = json["k"].as_str().unwrap().to_string();
+    assert!(!format!("{key:?}").contains(&k));
+    // The same k in a file that is refused (wrong alg): the error does not quote it.
+    let bad = dir.path().join("bad.aes.json");
+    std::fs::write(
+        &bad,
+        format!(r#"{{"kty":"oct","alg":"A512GCM","kid":"x","use":"enc","k":"{k}"}}"#),
+    )
+    .unwrap();
+    std::fs::set_permissions(&bad, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let err = EncryptionKey::load(&bad).unwrap_err();
+    assert!(!shown(&err, &err).contains(&k), "{err}");
+    // ... nor does a JSON error (serde quotes input in its messages).
+    std::fs::write(&bad, format!(r#"{{"kty":"oct","k":"{k}","alg":7}}"#)).unwrap();
+    let err = EncryptionKey::load(&bad).unwrap_err();
+    assert!(!shown(&err, &err).contains(&k), "{err}");
+
+    // A damaged private key file: the error shows none of its bytes.
+    let keys = dir.path().join("keys");
+    let g = generate_key_files(Algorithm::Es256, &keys).unwrap();
+    let mut der = std::fs::read(&g.private_key_path).unwrap();
+    let n = der.len();
+    der[n - 40] ^= 0xff;
+    std::fs::write(&g.private_key_path, &der).unwrap();
+    let err = IssuerKey::load(&g.private_key_path).unwrap_err();
+    let text = shown(&err, &err);
+    assert!(
+        !text.contains(&hex(&der[n - 16..])) && !text.contains(&format!("{:?}", &der[n - 16..])),
+        "{text}"
+    );
+
+    // A short activation secret: refused without its bytes.
+    let short = [0x5au8; 16];
+    let err = ActivationSecret::from_bytes(&short).unwrap_err();
+    assert!(!shown(&err, &err).contains(&hex(&short)));
 }

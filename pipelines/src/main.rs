@@ -50,6 +50,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Any command may hold keys or write citizens' data: nothing it creates is readable by
+    // others whatever the caller's umask (keys and the outbox are 0600/0700 anyway), and the
+    // process cannot dump core (a core file would hold its keys).
+    ikd_engine::credential::secret::restrict_umask(0o027);
+    if let Err(e) = ikd_engine::credential::secret::forbid_core_dumps() {
+        eprintln!("ikd: warning: could not disable core dumps: {e}");
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Compare(a) => cmd::compare::run(a),

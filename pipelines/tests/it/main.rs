@@ -5,5 +5,6 @@
 mod common;
 mod gallery;
 mod hostile;
+mod hygiene;
 mod qr;
 mod run;

@@ -131,6 +131,11 @@ fn killed_run_resumes_exactly_once() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+    // The process that holds the keys cannot dump core (secret hygiene): core size limit 0.
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let core = limits.lines().find(|l| l.starts_with("Max core file size")).unwrap();
+    assert_eq!(core.split_whitespace().nth(4), Some("0"), "{core}");
+    assert_eq!(core.split_whitespace().nth(5), Some("0"), "{core}");
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let committed = std::fs::read_dir(out.join("results/shard=0")).unwrap().count();
