@@ -616,7 +616,7 @@ fn cose_error(e: coset::CoseError) -> String {
     }
 }
 
-struct CwtClaims {
+pub(crate) struct CwtClaims {
     iss: Option<String>,
     exp: Option<u64>,
     nbf: Option<u64>,
@@ -625,7 +625,7 @@ struct CwtClaims {
     identity: Identity,
 }
 
-fn parse_cwt(payload: &[u8]) -> Result<CwtClaims, CredentialError> {
+pub(crate) fn parse_cwt(payload: &[u8]) -> Result<CwtClaims, CredentialError> {
     let bad = |m: String| CredentialError::BadCbor(m);
     let value: Value = ciborium::de::from_reader(payload).map_err(|e| bad(format!("CWT payload: {e}")))?;
     let Value::Map(entries) = value else {

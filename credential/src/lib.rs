@@ -36,6 +36,9 @@ mod cose;
 mod encoding;
 mod encrypt;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 pub mod secret;
 mod status;

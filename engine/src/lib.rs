@@ -54,6 +54,9 @@ mod resample;
 /// The credential side (Claim 169 QR codes, keys, activation codes), its own crate so that
 /// verifiers link it without the face engine.
 pub use ikd_credential as credential;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod nik;
 
 pub use align::{AlignedFace, SimilarityTransform};

@@ -3,4 +3,6 @@
 
 pub mod batch;
 pub mod cmd;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;

@@ -3,6 +3,7 @@
 //! are made once and shared.
 
 mod common;
+mod fuzz_replay;
 mod gallery;
 mod hostile;
 mod hygiene;
