@@ -304,9 +304,12 @@ pub fn write_parquet_atomic_with(
     props: WriterProperties,
     key_values: &[(String, String)],
 ) -> anyhow::Result<()> {
-    let mut w = AtomicParquetWriter::create_with_mode(path, batch.schema(), props, key_values, mode)?;
-    w.write(batch)?;
-    w.commit()
+    let write = || -> anyhow::Result<()> {
+        let mut w = AtomicParquetWriter::create_with_mode(path, batch.schema(), props, key_values, mode)?;
+        w.write(batch)?;
+        w.commit()
+    };
+    write().with_context(|| format!("writing {}", path.display()))
 }
 
 /// A Parquet file written batch by batch into a temp file and renamed into place on

@@ -265,7 +265,8 @@ fn open_state(out: &Path, fp: &Fingerprint) -> anyhow::Result<(RunState, bool)> 
         created_at: now,
     };
     let tmp = out.join(format!(".run.json.{}.tmp", std::process::id()));
-    super::write_atomic(&tmp, serde_json::to_string_pretty(&state)?.as_bytes(), None)?;
+    super::write_atomic(&tmp, serde_json::to_string_pretty(&state)?.as_bytes(), None)
+        .with_context(|| format!("writing {}", path.display()))?;
     let linked = std::fs::hard_link(&tmp, &path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
@@ -924,7 +925,8 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
             "embed": agg.stage_ms[3] / 1e3,
         },
     });
-    super::write_atomic(&summary_path, serde_json::to_string_pretty(&summary)?.as_bytes(), None)?;
+    super::write_atomic(&summary_path, serde_json::to_string_pretty(&summary)?.as_bytes(), None)
+        .with_context(|| format!("writing {}", summary_path.display()))?;
     Ok(RunOutcome {
         summary,
         summary_path,
