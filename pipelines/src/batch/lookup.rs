@@ -275,8 +275,7 @@ impl GalleryReader {
             let dir = province_dir(gallery, p);
             let mut opened = Vec::new();
             for path in part_files(&dir)? {
-                let (file, replaces) = reader
-                    .open_file(&path)
+                let (file, replaces) = super::guard_parser(|| path.display().to_string(), || reader.open_file(&path))
                     .with_context(|| format!("opening gallery part {}", path.display()))?;
                 // A part file copied into another province's partition would answer for NIKs
                 // that are not its own: its NIK ranges (footer statistics) must be of `p`.
@@ -422,8 +421,9 @@ impl GalleryReader {
                     continue;
                 }
                 let keys = keys.to_vec();
-                self.read_row_group(fi, rg, &keys, &mut out)
-                    .with_context(|| format!("reading gallery part {}", self.files[fi].path.display()))?;
+                let path = self.files[fi].path.clone();
+                super::guard_parser(|| path.display().to_string(), || self.read_row_group(fi, rg, &keys, &mut out))
+                    .with_context(|| format!("reading gallery part {}", path.display()))?;
             }
             wanted.retain(|k| !out.entries.contains_key(k));
         }

@@ -28,6 +28,23 @@ use std::fs;
 use std::io::Write;
 use std::path::Path;
 
+/// Runs a third-party parser on untrusted bytes so that a panic inside it becomes an error
+/// instead of ending the process: the `parquet` crate panics on some malformed files (found by
+/// fuzzing, `fuzz/regressions/`). The parser's state is not used again after a panic.
+pub fn guard_parser<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(result) => result,
+        Err(payload) => {
+            let msg = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(anyhow::anyhow!("{}: malformed file (the Parquet reader failed: {msg})", what()))
+        }
+    }
+}
+
 /// An error the user can fix by changing the command line (exit code 2).
 #[derive(Debug)]
 pub struct UsageError(pub String);

@@ -73,8 +73,14 @@ impl TableReader {
     pub fn open(path: &Path, columns: &[Column], batch_size: usize) -> anyhow::Result<TableReader> {
         let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
         if is_parquet(path) {
-            let builder = ParquetRecordBatchReaderBuilder::try_new(file)
-                .map_err(|e| refuse!("{}: not a readable Parquet file: {e}", path.display()))?;
+            let builder = super::guard_parser(
+                || path.display().to_string(),
+                || {
+                    ParquetRecordBatchReaderBuilder::try_new(file)
+                        .map_err(|e| refuse!("{}: not a readable Parquet file: {e}", path.display()))
+                },
+            )
+            .map_err(|e| refuse!("{e:#}"))?;
             let fields = builder.schema().fields().clone();
             let names: Vec<String> = fields.iter().map(|f| f.name().trim().to_ascii_lowercase()).collect();
             check_column_names(path, &names)?;
@@ -109,10 +115,11 @@ impl TableReader {
                 .map(|p| p.and_then(|i| sorted.iter().position(|&s| s == i)))
                 .collect();
             let mask = ProjectionMask::roots(builder.parquet_schema(), sorted.iter().copied());
-            let reader = builder
-                .with_projection(mask)
-                .with_batch_size(batch_size.max(1))
-                .build()?;
+            let reader = super::guard_parser(
+                || path.display().to_string(),
+                || Ok(builder.with_projection(mask).with_batch_size(batch_size.max(1)).build()?),
+            )
+            .map_err(|e| refuse!("{e:#}"))?;
             Ok(TableReader {
                 inner: Inner::Parquet(reader),
                 positions,
@@ -193,10 +200,15 @@ impl TableReader {
                         .collect();
                     out.push(row);
                 }
-                Inner::Parquet(reader) => match reader.next() {
-                    None => self.done = true,
-                    Some(batch) => {
-                        let batch = batch?;
+                Inner::Parquet(reader) => match super::guard_parser(|| self.path.display().to_string(), || {
+                    Ok(reader.next().transpose()?)
+                }) {
+                    Err(e) => {
+                        self.done = true;
+                        return Err(refuse!("{e:#}"));
+                    }
+                    Ok(None) => self.done = true,
+                    Ok(Some(batch)) => {
                         let mut cols: Vec<Option<StringArray>> = Vec::new();
                         for p in &self.positions {
                             cols.push(match p {
