@@ -10,15 +10,22 @@ use std::path::PathBuf;
 
 /// libFuzzer's panic hook aborts on every panic, even one the code catches. The `parquet`
 /// crate panics on some malformed files and `batch::guard_parser` turns those into errors:
-/// under the fuzzer, panics raised inside the parquet crate return to that guard, every other
-/// panic still aborts (a finding).
+/// under the fuzzer, such panics inside the guard return to it; every other panic still
+/// aborts (a finding).
 fn let_parquet_panics_reach_the_guard() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
+            // Inside the guard: a panic raised in the parquet crate, or an allocation it asked
+            // for that overflows (`capacity overflow`, raised in alloc on its behalf).
             let in_parquet = info.location().is_some_and(|l| l.file().contains("/parquet-"));
-            if !in_parquet {
+            let overflow = info.payload().downcast_ref::<&str>() == Some(&"capacity overflow")
+                || info
+                    .payload()
+                    .downcast_ref::<String>()
+                    .is_some_and(|m| m == "capacity overflow");
+            if !(crate::batch::inside_parser_guard() && (in_parquet || overflow)) {
                 previous(info);
             }
         }));
@@ -48,6 +55,7 @@ const COLUMNS: [Column; 7] = [
 /// A requests (or gallery photo list) file: the first byte picks CSV (even) or Parquet (odd),
 /// the rest is the file. Every row is read.
 pub fn requests_table(data: &[u8]) {
+    let_parquet_panics_reach_the_guard();
     let Some((&which, rest)) = data.split_first() else {
         return;
     };

@@ -422,8 +422,11 @@ impl GalleryReader {
                 }
                 let keys = keys.to_vec();
                 let path = self.files[fi].path.clone();
-                super::guard_parser(|| path.display().to_string(), || self.read_row_group(fi, rg, &keys, &mut out))
-                    .with_context(|| format!("reading gallery part {}", path.display()))?;
+                super::guard_parser(
+                    || path.display().to_string(),
+                    || self.read_row_group(fi, rg, &keys, &mut out),
+                )
+                .with_context(|| format!("reading gallery part {}", path.display()))?;
             }
             wanted.retain(|k| !out.entries.contains_key(k));
         }

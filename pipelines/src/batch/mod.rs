@@ -32,7 +32,10 @@ use std::path::Path;
 /// instead of ending the process: the `parquet` crate panics on some malformed files (found by
 /// fuzzing, `fuzz/regressions/`). The parser's state is not used again after a panic.
 pub fn guard_parser<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+    IN_PARSER_GUARD.with(|n| n.set(n.get() + 1));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_PARSER_GUARD.with(|n| n.set(n.get() - 1));
+    match outcome {
         Ok(result) => result,
         Err(payload) => {
             let msg = payload
@@ -40,9 +43,21 @@ pub fn guard_parser<T>(what: impl FnOnce() -> String, f: impl FnOnce() -> anyhow
                 .map(|s| (*s).to_string())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(anyhow::anyhow!("{}: malformed file (the Parquet reader failed: {msg})", what()))
+            Err(anyhow::anyhow!(
+                "{}: malformed file (the Parquet reader failed: {msg})",
+                what()
+            ))
         }
     }
+}
+
+thread_local! {
+    static IN_PARSER_GUARD: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Whether this thread is inside [`guard_parser`] (for the fuzz targets' panic hook).
+pub fn inside_parser_guard() -> bool {
+    IN_PARSER_GUARD.with(|n| n.get() > 0)
 }
 
 /// An error the user can fix by changing the command line (exit code 2).

@@ -117,7 +117,12 @@ impl TableReader {
             let mask = ProjectionMask::roots(builder.parquet_schema(), sorted.iter().copied());
             let reader = super::guard_parser(
                 || path.display().to_string(),
-                || Ok(builder.with_projection(mask).with_batch_size(batch_size.max(1)).build()?),
+                || {
+                    Ok(builder
+                        .with_projection(mask)
+                        .with_batch_size(batch_size.max(1))
+                        .build()?)
+                },
             )
             .map_err(|e| refuse!("{e:#}"))?;
             Ok(TableReader {
@@ -200,37 +205,37 @@ impl TableReader {
                         .collect();
                     out.push(row);
                 }
-                Inner::Parquet(reader) => match super::guard_parser(|| self.path.display().to_string(), || {
-                    Ok(reader.next().transpose()?)
-                }) {
-                    Err(e) => {
-                        self.done = true;
-                        return Err(refuse!("{e:#}"));
-                    }
-                    Ok(None) => self.done = true,
-                    Ok(Some(batch)) => {
-                        let mut cols: Vec<Option<StringArray>> = Vec::new();
-                        for p in &self.positions {
-                            cols.push(match p {
-                                Some(i) => {
-                                    let arr = arrow::compute::cast(batch.column(*i), &DataType::Utf8)?;
-                                    arr.as_any().downcast_ref::<StringArray>().cloned()
-                                }
-                                None => None,
-                            });
+                Inner::Parquet(reader) => {
+                    match super::guard_parser(|| self.path.display().to_string(), || Ok(reader.next().transpose()?)) {
+                        Err(e) => {
+                            self.done = true;
+                            return Err(refuse!("{e:#}"));
                         }
-                        for r in 0..batch.num_rows() {
-                            self.pending.push_back(
-                                cols.iter()
-                                    .map(|c| match c {
-                                        Some(a) if a.is_valid(r) => a.value(r).to_string(),
-                                        _ => String::new(),
-                                    })
-                                    .collect(),
-                            );
+                        Ok(None) => self.done = true,
+                        Ok(Some(batch)) => {
+                            let mut cols: Vec<Option<StringArray>> = Vec::new();
+                            for p in &self.positions {
+                                cols.push(match p {
+                                    Some(i) => {
+                                        let arr = arrow::compute::cast(batch.column(*i), &DataType::Utf8)?;
+                                        arr.as_any().downcast_ref::<StringArray>().cloned()
+                                    }
+                                    None => None,
+                                });
+                            }
+                            for r in 0..batch.num_rows() {
+                                self.pending.push_back(
+                                    cols.iter()
+                                        .map(|c| match c {
+                                            Some(a) if a.is_valid(r) => a.value(r).to_string(),
+                                            _ => String::new(),
+                                        })
+                                        .collect(),
+                                );
+                            }
                         }
                     }
-                },
+                }
             }
         }
         Ok(out)
