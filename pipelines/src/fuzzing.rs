@@ -17,9 +17,11 @@ fn let_parquet_panics_reach_the_guard() {
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            // Inside the guard: a panic raised in the parquet crate, or an allocation it asked
+            // Inside the guard: a panic raised in the parquet or arrow crates, or an allocation they asked
             // for that overflows (`capacity overflow`, raised in alloc on its behalf).
-            let in_parquet = info.location().is_some_and(|l| l.file().contains("/parquet-"));
+            let in_parquet = info
+                .location()
+                .is_some_and(|l| l.file().contains("/parquet-") || l.file().contains("/arrow-"));
             let overflow = info.payload().downcast_ref::<&str>() == Some(&"capacity overflow")
                 || info
                     .payload()
