@@ -174,6 +174,19 @@ pub struct Analysis {
     pub timings: StageTimings,
 }
 
+impl Analysis {
+    /// Before any stage has run.
+    fn not_run() -> Self {
+        Analysis {
+            image: None,
+            faces: Vec::new(),
+            face: None,
+            result: Err(Error::Internal("analysis did not run".into())),
+            timings: StageTimings::default(),
+        }
+    }
+}
+
 /// The face verification engine.
 pub struct Engine {
     config: EngineConfig,
@@ -422,20 +435,20 @@ impl Engine {
         analysis
     }
 
+    /// [`Engine::decode`], its time recorded in `analysis`.
+    fn decode_timed(&self, bytes: &[u8], analysis: &mut Analysis) -> Result<DecodedImage, Error> {
+        let started = Instant::now();
+        let decoded = self.decode(bytes);
+        analysis.timings.decode = started.elapsed();
+        decoded
+    }
+
     /// Everything up to the embedders: decode, detect, policy and gates, refinement, and the
     /// canonical chip for the sharpness gate. The analysis records what was seen; its `result`
     /// holds the error when there is no capture.
     fn capture(&self, bytes: &[u8], policy: FacePolicy) -> (Analysis, Result<Capture, ()>) {
-        let mut analysis = Analysis {
-            image: None,
-            faces: Vec::new(),
-            face: None,
-            result: Err(Error::Internal("analysis did not run".into())),
-            timings: StageTimings::default(),
-        };
-        let started = Instant::now();
-        let decoded = self.decode(bytes);
-        analysis.timings.decode = started.elapsed();
+        let mut analysis = Analysis::not_run();
+        let decoded = self.decode_timed(bytes, &mut analysis);
         let decoded = match decoded {
             Ok(d) => d,
             Err(e) => {
@@ -780,16 +793,8 @@ impl Engine {
     /// The capture of a portrait: decoded, its landmarks placed by the portrait geometry. No
     /// quality gate: the portrait's issuer applied them to the photo it was made from.
     fn portrait_capture(&self, bytes: &[u8]) -> (Analysis, Result<Capture, ()>) {
-        let mut analysis = Analysis {
-            image: None,
-            faces: Vec::new(),
-            face: None,
-            result: Err(Error::Internal("analysis did not run".into())),
-            timings: StageTimings::default(),
-        };
-        let started = Instant::now();
-        let decoded = self.decode(bytes);
-        analysis.timings.decode = started.elapsed();
+        let mut analysis = Analysis::not_run();
+        let decoded = self.decode_timed(bytes, &mut analysis);
         let decoded = match decoded {
             Ok(d) if portrait::is_portrait_size(d.width, d.height) => d,
             Ok(d) => {

@@ -4,7 +4,8 @@
 //! The readers take paths, so the bytes go through a per-process file in the temp directory.
 
 use crate::batch::lookup::GalleryReader;
-use crate::batch::table::{optional, required, Column, TableReader};
+use crate::batch::run::REQUEST_COLUMNS;
+use crate::batch::table::TableReader;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
@@ -44,16 +45,6 @@ fn write(path: &PathBuf, data: &[u8]) -> bool {
     path.parent().is_some_and(|d| std::fs::create_dir_all(d).is_ok()) && std::fs::write(path, data).is_ok()
 }
 
-const COLUMNS: [Column; 7] = [
-    required("request_id"),
-    required("nik"),
-    required("selfie_path"),
-    optional("full_name"),
-    optional("date_of_birth"),
-    optional("gender"),
-    optional("email"),
-];
-
 /// A requests (or gallery photo list) file: the first byte picks CSV (even) or Parquet (odd),
 /// the rest is the file. Every row is read.
 pub fn requests_table(data: &[u8]) {
@@ -69,7 +60,7 @@ pub fn requests_table(data: &[u8]) {
     if !write(&path, rest) {
         return;
     }
-    if let Ok(mut reader) = TableReader::open(&path, &COLUMNS, 64) {
+    if let Ok(mut reader) = TableReader::open(&path, &REQUEST_COLUMNS, 64) {
         while let Ok(rows) = reader.next_chunk(64) {
             if rows.is_empty() {
                 break;

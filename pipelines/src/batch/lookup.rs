@@ -279,14 +279,18 @@ impl GalleryReader {
                     .with_context(|| format!("opening gallery part {}", path.display()))?;
                 // A part file copied into another province's partition would answer for NIKs
                 // that are not its own: its NIK ranges (footer statistics) must be of `p`.
-                if let Some((lo, hi)) = file.ranges.iter().flatten().find(|(lo, hi)| {
-                    lo / 100_000_000_000_000 != u64::from(p) || hi / 100_000_000_000_000 != u64::from(p)
-                }) {
+                let province = |nik: u64| nik / 100_000_000_000_000; // the first 2 of 16 digits
+                if let Some(&(lo, hi)) = file
+                    .ranges
+                    .iter()
+                    .flatten()
+                    .find(|&&(lo, hi)| province(lo) != u64::from(p) || province(hi) != u64::from(p))
+                {
                     bail!(
                         "gallery part {} is in the partition of province {p:02} but holds NIKs of province {:02}..={:02}",
                         path.display(),
-                        lo / 100_000_000_000_000,
-                        hi / 100_000_000_000_000
+                        province(lo),
+                        province(hi)
                     );
                 }
                 opened.push((file, replaces));

@@ -178,7 +178,8 @@ fn request_key(request_id: &str) -> u64 {
     hash64(b"ikd/request_id", request_id.as_bytes())
 }
 
-const COLUMNS: [super::table::Column; 7] = [
+/// The columns of a requests file (also read by the fuzz target `requests_table`).
+pub const REQUEST_COLUMNS: [super::table::Column; 7] = [
     required("request_id"),
     required("nik"),
     required("selfie_path"),
@@ -790,7 +791,7 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         photo_budget: cfg.photo_budget,
     };
     let mut seen = SeenSet::default();
-    let mut reader = TableReader::open(&cfg.requests, &COLUMNS, chunk_size)?;
+    let mut reader = TableReader::open(&cfg.requests, &REQUEST_COLUMNS, chunk_size)?;
     let mut failed_chunks = Vec::new();
     let mut chunk_no = 0u64;
     let mut rows_processed_now = 0u64;
