@@ -1,0 +1,122 @@
+//! `OUT/run.json`: the run id and the fingerprint of everything a resume must not change.
+
+use super::super::{sync_dir, unix_now, write_atomic, UsageError};
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// What a run must not change between a crash and its resume. Shared by all shards (the shard
+/// index is not part of it), so every shard of a job computes the same run id.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    pub input_sha256: String,
+    pub gallery_fingerprint: String,
+    pub chunk_size: usize,
+    pub shards: u32,
+    pub detector_model: String,
+    pub matcher: String,
+    /// The embedders that decide, in cascade order.
+    pub embedders: Vec<String>,
+    pub operating_point: String,
+    pub cascade: bool,
+    pub threshold: f32,
+    pub engine_version: String,
+    pub credential_kid: Option<String>,
+    /// Kid of the AES key credentials are encrypted with (absent: signed only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption_kid: Option<String>,
+    /// Byte budget of the holder's portrait in credentials (absent: no photo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub photo_budget: Option<usize>,
+    /// `--selfie-dir`, canonical (absent: the requests file's directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selfie_dir: Option<String>,
+    pub issuer: Option<String>,
+    pub validity_days: Option<u64>,
+    pub review_margin: f32,
+    pub issued_at: Option<u64>,
+}
+
+/// `OUT/run.json`, written once by the first process of a run (atomically, no-replace).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunState {
+    pub run_id: String,
+    pub fingerprint: Fingerprint,
+    /// `iat` of every credential of the run: fixed at first start so a resume re-issues
+    /// byte-identical Ed25519 credentials.
+    pub issued_at: u64,
+    pub created_at: u64,
+}
+
+/// Where a run's state lives.
+pub fn state_path(out: &Path) -> PathBuf {
+    out.join("run.json")
+}
+
+impl RunState {
+    /// Reads an existing run's state (for the tools that work on a finished run).
+    pub fn read(out: &Path) -> anyhow::Result<RunState> {
+        let path = state_path(out);
+        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
+    }
+}
+
+/// Reads `run.json` or creates it atomically (hard link of a complete temp file, which fails
+/// if another shard created it first; then that one is read). Refuses a different fingerprint.
+/// Returns the state and whether the run is being resumed.
+pub(super) fn open_state(out: &Path, fp: &Fingerprint) -> anyhow::Result<(RunState, bool)> {
+    let path = state_path(out);
+    let check = |state: RunState| -> anyhow::Result<RunState> {
+        if &state.fingerprint != fp {
+            let a = serde_json::to_value(&state.fingerprint)?;
+            let b = serde_json::to_value(fp)?;
+            let diff: Vec<String> = match (a.as_object(), b.as_object()) {
+                (Some(a), Some(b)) => a
+                    .iter()
+                    .filter(|(k, v)| b.get(*k) != Some(*v))
+                    .map(|(k, v)| format!("{k}: was {v}, now {}", b[k]))
+                    .collect(),
+                _ => vec![],
+            };
+            return Err(UsageError(format!(
+                "{} belongs to run {} with other arguments or input ({}); use another --out to start a new run",
+                out.display(),
+                state.run_id,
+                diff.join("; ")
+            ))
+            .into());
+        }
+        Ok(state)
+    };
+    if path.exists() {
+        return Ok((check(RunState::read(out)?)?, true));
+    }
+    // The run id leaves the shard count out: N shards of a job and one single run of the same
+    // input and arguments carry the same run id (the table is the same).
+    let fp_bytes = serde_json::to_vec(&Fingerprint {
+        shards: 0,
+        ..fp.clone()
+    })?;
+    let run_id = format!("run-{}", &ikd_engine::sha256_hex(&fp_bytes)[..16]);
+    let now = unix_now();
+    let state = RunState {
+        run_id,
+        fingerprint: fp.clone(),
+        issued_at: fp.issued_at.unwrap_or(now),
+        created_at: now,
+    };
+    let tmp = out.join(format!(".run.json.{}.tmp", std::process::id()));
+    write_atomic(&tmp, serde_json::to_string_pretty(&state)?.as_bytes(), None)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => {
+            sync_dir(out);
+            Ok((state, false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((check(RunState::read(out)?)?, true)),
+        Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
