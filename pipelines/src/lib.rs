@@ -6,3 +6,4 @@ pub mod cmd;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod metrics;
+pub mod review;

@@ -47,6 +47,11 @@ enum Command {
     /// Verify a Claim 169 QR credential or render one as a QR image.
     #[command(subcommand)]
     Credential(cmd::credential::CredentialCommand),
+    /// The officers' review page, their decisions, and issuing after approval.
+    #[command(subcommand)]
+    Review(cmd::review::ReviewCommand),
+    /// Write a finished run's report: one self-contained HTML page.
+    Report(cmd::run_report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +73,8 @@ fn main() -> ExitCode {
         Command::Bench(a) => cmd::bench::run(a),
         Command::Keys(c) => cmd::keys::run(c),
         Command::Credential(c) => cmd::credential::run(c),
+        Command::Review(c) => cmd::review::run(c),
+        Command::Report(a) => cmd::run_report::run(a),
     };
     match result {
         Ok(code) => code,

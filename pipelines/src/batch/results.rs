@@ -374,3 +374,125 @@ impl AtomicParquetWriter {
 pub fn write_results(path: &Path, rows: &[ResultRow]) -> anyhow::Result<()> {
     write_parquet_atomic(path, &results_batch(rows)?, None)
 }
+
+/// Reads a table this module wrote back into rows (the review tools and the run report read
+/// the run's own output; a file of another schema is refused).
+fn read_batches(path: &Path, schema: &SchemaRef) -> anyhow::Result<Vec<RecordBatch>> {
+    let file = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .with_context(|| format!("reading {}", path.display()))?;
+    if reader.schema().fields() != schema.fields() {
+        anyhow::bail!("{} is not a table of this kind (other columns)", path.display());
+    }
+    let batches = reader.build()?.collect::<Result<Vec<_>, _>>()?;
+    Ok(batches)
+}
+
+fn col<'a, T: 'static>(batch: &'a RecordBatch, name: &str) -> &'a T {
+    // The schema was checked against ours, so every column exists with its type.
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .expect("schema checked")
+}
+
+fn str_at(batch: &RecordBatch, name: &str, i: usize) -> String {
+    col::<StringArray>(batch, name).value(i).to_string()
+}
+
+fn opt_str_at(batch: &RecordBatch, name: &str, i: usize) -> Option<String> {
+    let a = col::<StringArray>(batch, name);
+    a.is_valid(i).then(|| a.value(i).to_string())
+}
+
+fn opt_f32_at(batch: &RecordBatch, name: &str, i: usize) -> Option<f32> {
+    let a = col::<Float32Array>(batch, name);
+    a.is_valid(i).then(|| a.value(i))
+}
+
+fn model_scores_at(batch: &RecordBatch, i: usize) -> Vec<ModelScore> {
+    let list = col::<ListArray>(batch, "model_scores").value(i);
+    let Some(items) = list.as_any().downcast_ref::<StructArray>() else {
+        return Vec::new();
+    };
+    let (Some(models), Some(cosines), Some(zs)) = (
+        items.column(0).as_any().downcast_ref::<StringArray>(),
+        items.column(1).as_any().downcast_ref::<Float32Array>(),
+        items.column(2).as_any().downcast_ref::<Float32Array>(),
+    ) else {
+        return Vec::new();
+    };
+    (0..items.len())
+        .map(|k| ModelScore {
+            model: models.value(k).to_string(),
+            cosine: cosines.value(k),
+            z: zs.value(k),
+        })
+        .collect()
+}
+
+use arrow::array::Array as _;
+
+/// Reads an `OUT/results/` part file.
+pub fn read_results(path: &Path) -> anyhow::Result<Vec<ResultRow>> {
+    let mut rows = Vec::new();
+    for b in read_batches(path, &result_schema())? {
+        for i in 0..b.num_rows() {
+            rows.push(ResultRow {
+                request_id: str_at(&b, "request_id", i),
+                nik: str_at(&b, "nik", i),
+                input_row: col::<UInt64Array>(&b, "input_row").value(i),
+                decision: str_at(&b, "decision", i),
+                score: opt_f32_at(&b, "score", i),
+                threshold: col::<Float32Array>(&b, "threshold").value(i),
+                operating_point: str_at(&b, "operating_point", i),
+                reason: opt_str_at(&b, "reason", i),
+                detail: opt_str_at(&b, "detail", i),
+                detector_model: str_at(&b, "detector_model", i),
+                matcher: str_at(&b, "matcher", i),
+                model_scores: model_scores_at(&b, i),
+                embedders_used: col::<UInt8Array>(&b, "embedders_used").value(i),
+                selfie_sha256: opt_str_at(&b, "selfie_sha256", i),
+                gallery_photo_sha256: opt_str_at(&b, "gallery_photo_sha256", i),
+                run_id: str_at(&b, "run_id", i),
+                engine_version: str_at(&b, "engine_version", i),
+                decode_ms: opt_f32_at(&b, "decode_ms", i),
+                detect_ms: opt_f32_at(&b, "detect_ms", i),
+                align_ms: opt_f32_at(&b, "align_ms", i),
+                embed_ms: opt_f32_at(&b, "embed_ms", i),
+                credential: opt_str_at(&b, "credential", i),
+                credential_kid: opt_str_at(&b, "credential_kid", i),
+                credential_id: opt_str_at(&b, "credential_id", i),
+                credential_expires_at: {
+                    let a = col::<Int64Array>(&b, "credential_expires_at");
+                    a.is_valid(i).then(|| a.value(i))
+                },
+                activation_code_hash: opt_str_at(&b, "activation_code_hash", i),
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// Reads an `OUT/review/` part file.
+pub fn read_review(path: &Path) -> anyhow::Result<Vec<ReviewRow>> {
+    let mut rows = Vec::new();
+    for b in read_batches(path, &review_schema())? {
+        for i in 0..b.num_rows() {
+            rows.push(ReviewRow {
+                request_id: str_at(&b, "request_id", i),
+                nik: str_at(&b, "nik", i),
+                input_row: col::<UInt64Array>(&b, "input_row").value(i),
+                selfie_path: str_at(&b, "selfie_path", i),
+                decision: str_at(&b, "decision", i),
+                score: opt_f32_at(&b, "score", i),
+                threshold: col::<Float32Array>(&b, "threshold").value(i),
+                model_scores: model_scores_at(&b, i),
+                review_reason: str_at(&b, "review_reason", i),
+                detail: opt_str_at(&b, "detail", i),
+                run_id: str_at(&b, "run_id", i),
+            });
+        }
+    }
+    Ok(rows)
+}

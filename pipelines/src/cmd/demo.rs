@@ -96,6 +96,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     rcfg.progress = ProgressMode::Auto;
     let outcome = run_batch(&engine, &rcfg)?;
     super::run::print_short(&outcome.summary, &outcome.summary_path);
+    super::run_report::after_run(&rcfg.out, false);
 
     if args.requests_rows.is_some() {
         return Ok(if outcome.failed_chunks.is_empty() {

@@ -11,4 +11,6 @@ pub mod fonts;
 pub mod gallery;
 pub mod keys;
 pub mod report;
+pub mod review;
 pub mod run;
+pub mod run_report;

@@ -28,7 +28,7 @@ pub use row::MAX_QR_CHARS;
 pub use state::{state_path, Fingerprint, RunState};
 
 pub(crate) use plan::Signing;
-pub(crate) use row::RowContext;
+pub(crate) use row::{issue, Holder, RowContext};
 
 use super::index::provinces_on_disk;
 use super::lookup::GalleryReader;
