@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ikd_engine::credential::fuzzing::jwks(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ikd_credential::fuzzing::jwks(data));
