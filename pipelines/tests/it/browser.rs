@@ -70,8 +70,28 @@ async fn connect(port: u16, chromium: &Path) -> Client {
     }
 }
 
-/// Picks a decision on the open item page, comments, submits; returns the decision trail shown
-/// after the redirect.
+/// Waits (up to 30 s) until the page that a click started loading is at `path`: a click returns
+/// before the browser has followed the form's redirect.
+async fn wait_for_path(c: &Client, path: &str) {
+    let started = Instant::now();
+    loop {
+        if c.current_url().await.is_ok_and(|u| u.path() == path)
+            && c.execute("return document.readyState", vec![])
+                .await
+                .is_ok_and(|s| s == "complete")
+        {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the browser never reached {path}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Picks a decision on the open item page, comments, submits, and returns the decision trail
+/// once the reloaded page shows the new decision.
 async fn decide(c: &Client, decision: &str, comment: &str) -> String {
     c.find(Locator::Id(decision)).await.unwrap().click().await.unwrap();
     c.find(Locator::Id("comment"))
@@ -81,7 +101,22 @@ async fn decide(c: &Client, decision: &str, comment: &str) -> String {
         .await
         .unwrap();
     c.find(Locator::Id("submit")).await.unwrap().click().await.unwrap();
-    c.find(Locator::Id("trail")).await.unwrap().text().await.unwrap()
+    let started = Instant::now();
+    loop {
+        // (The old page, or none while the new one loads: look again.)
+        if let Ok(trail) = c.find(Locator::Css("table#trail")).await {
+            if let Ok(text) = trail.text().await {
+                if text.contains(decision) && text.contains(comment) {
+                    return text;
+                }
+            }
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the {decision} decision never showed in the trail"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[test]
@@ -146,7 +181,7 @@ fn officers_review_in_a_real_browser() {
             .await
             .unwrap();
         c.find(Locator::Id("login")).await.unwrap().click().await.unwrap();
-        assert_eq!(c.current_url().await.unwrap().path(), "/queue");
+        wait_for_path(&c, "/queue").await;
         assert_eq!(
             c.find(Locator::Id("officer")).await.unwrap().text().await.unwrap(),
             "jakarta"
@@ -177,7 +212,7 @@ fn officers_review_in_a_real_browser() {
             .click()
             .await
             .unwrap();
-        assert_eq!(c.current_url().await.unwrap().path(), format!("/item/{approve_row}"));
+        wait_for_path(&c, &format!("/item/{approve_row}")).await;
         let request_id = c.find(Locator::Id("request_id")).await.unwrap().text().await.unwrap();
         assert_eq!(request_id, s.app.queue.item(approve_row).unwrap().review.request_id);
         // Both photos loaded (the browser fetched them through the logged photo route).
