@@ -38,11 +38,17 @@ pub fn gallery_engine() -> &'static Engine {
 pub fn fixture() -> &'static Fixture {
     static F: OnceLock<Fixture> = OnceLock::new();
     F.get_or_init(|| {
+        // Shared by every test of the process, so it outlives them all (no Drop for a static):
+        // it lives under target/tmp, and the next test process removes those of processes
+        // that have ended.
+        let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        remove_fixtures_of_ended_processes(parent);
         let root = tempfile::Builder::new()
             .prefix("ikd-it-")
-            .tempdir()
+            .tempdir_in(parent)
             .expect("tempdir")
             .keep();
+        std::fs::write(root.join(".owner-pid"), std::process::id().to_string()).expect("owner pid");
         let demo = generate_demo(&DemoConfig::default(), &root.join("demo")).expect("demo");
         let gallery = root.join("gallery-db");
         build(
@@ -65,6 +71,27 @@ pub fn fixture() -> &'static Fixture {
             reference,
         }
     })
+}
+
+/// Removes the `ikd-it-*` fixtures whose test process is gone.
+fn remove_fixtures_of_ended_processes(parent: &Path) {
+    for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+        let dir = entry.path();
+        if !entry.file_name().to_string_lossy().starts_with("ikd-it-") {
+            continue;
+        }
+        let ended = match std::fs::read_to_string(dir.join(".owner-pid")) {
+            Ok(pid) => !Path::new("/proc").join(pid.trim()).exists(),
+            // No pid yet: another process may be creating it right now; only an old one goes.
+            Err(_) => entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age.as_secs() > 3600)),
+        };
+        if ended {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }
 
 pub fn run_config(requests: &Path, gallery: &Path, out: &Path) -> RunConfig {
