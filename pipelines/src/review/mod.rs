@@ -141,8 +141,8 @@ fn request_rows(requests: &Path, wanted: &BTreeSet<u64>) -> anyhow::Result<HashM
 /// Issues credentials and activation codes for the rows whose latest adjudication is
 /// `approve`, through the run's own issuing code (same keys, same `iat`, same credential ids
 /// and codes), exactly once: rows already in `OUT/adjudicated/` are skipped, and one call
-/// commits one new part (outbox first, then the results part as the marker). One call at a
-/// time per run directory.
+/// commits one new part (outbox first, then the results part as the marker). A second call on
+/// the same run while one is working is refused (a lock on `OUT/adjudicated/.issue.lock`).
 pub fn issue(engine: &Engine, cfg: &IssueConfig) -> anyhow::Result<IssueOutcome> {
     let state = RunState::read(&cfg.out)?;
     let fp = &state.fingerprint;
@@ -208,6 +208,26 @@ pub fn issue(engine: &Engine, cfg: &IssueConfig) -> anyhow::Result<IssueOutcome>
         .latest_decisions(&state.run_id)?
         .into_iter()
         .partition(|(_, a)| a.officer_decision == "approve");
+    // One `issue` at a time per run: what was issued before is read under the lock, so two
+    // calls cannot both issue the same approval. (Released when the file closes.)
+    let dir = adjudicated_dir(&cfg.out);
+    create_dir(&dir, None)?;
+    let lock_path = dir.join(".issue.lock");
+    let lock = std::fs::File::create(&lock_path).with_context(|| format!("creating {}", lock_path.display()))?;
+    match lock.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(UsageError(format!(
+                "another `ikd review issue` is working on {} (it holds {})",
+                cfg.out.display(),
+                lock_path.display()
+            ))
+            .into())
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(e).with_context(|| format!("locking {}", lock_path.display()))
+        }
+    }
     let done = issued_before(&cfg.out)?;
     let mut outcome = IssueOutcome {
         approved: approved.len(),
@@ -314,9 +334,7 @@ pub fn issue(engine: &Engine, cfg: &IssueConfig) -> anyhow::Result<IssueOutcome>
     if results.is_empty() {
         return Ok(outcome);
     }
-    let dir = adjudicated_dir(&cfg.out);
     let outbox_dir = adjudicated_outbox_dir(&cfg.out);
-    create_dir(&dir, None)?;
     create_dir(&cfg.out.join("outbox"), Some(0o700))?;
     create_dir(&outbox_dir, Some(0o700))?;
     crate::batch::remove_stray_tmp(&dir)?;
@@ -329,6 +347,7 @@ pub fn issue(engine: &Engine, cfg: &IssueConfig) -> anyhow::Result<IssueOutcome>
     write_parquet_atomic(&part, &results_batch(&results)?, None)?;
     outcome.issued_now = results.len();
     outcome.part = Some(part);
+    drop(lock);
     Ok(outcome)
 }
 

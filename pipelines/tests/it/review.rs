@@ -519,3 +519,25 @@ fn add_officer_and_serve_from_the_command_line() {
     assert!(lower.contains("cache-control: no-store"), "{reply}");
     assert!(lower.contains("content-security-policy: default-src 'none'"), "{reply}");
 }
+
+#[test]
+fn a_second_issue_on_the_same_run_is_refused_while_one_works() {
+    let s = setup("issuelock");
+    let dir = ikd_pipelines::review::adjudicated_dir(&s.out);
+    std::fs::create_dir_all(&dir).unwrap();
+    let held = std::fs::File::create(dir.join(".issue.lock")).unwrap();
+    held.lock().unwrap();
+    let cfg = ikd_pipelines::review::IssueConfig {
+        out: s.out.clone(),
+        db: s.db.clone(),
+        keys: fixture().keys.clone(),
+        encrypt_key: None,
+        gallery: None,
+        requests: None,
+    };
+    let err = ikd_pipelines::review::issue(&s.app.engine, &cfg).unwrap_err();
+    assert!(format!("{err:#}").contains("another `ikd review issue`"), "{err:#}");
+    held.unlock().unwrap();
+    let done = ikd_pipelines::review::issue(&s.app.engine, &cfg).unwrap();
+    assert_eq!(done.approved, 0, "nothing approved in this database yet");
+}
