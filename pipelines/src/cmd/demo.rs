@@ -111,6 +111,14 @@ pub fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("    {m}");
     }
     println!("  results: {}/results (Parquet; e.g. duckdb -c \"select decision, reason, count(*) from '{}/results/*/*.parquet' group by all\")", out.join("run").display(), out.join("run").display());
+    let db = out.join("review.db");
+    println!(
+        "  the review queue in a browser (docs/review.md): ikd review add-officer --db {db} --officer demo --provinces '*' < password.txt\n    \
+         then ikd review serve --run {run} --gallery {gallery} --db {db}",
+        db = db.display(),
+        run = out.join("run").display(),
+        gallery = out.join("gallery-db").display(),
+    );
     Ok(if outcome.failed_chunks.is_empty() {
         ExitCode::SUCCESS
     } else {
