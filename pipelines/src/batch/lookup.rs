@@ -453,13 +453,13 @@ impl GalleryReader {
             let c = rg_meta.column(leaf);
             if let (Some(off), Some(len)) = (c.offset_index_offset(), c.offset_index_length()) {
                 let bytes = f.file.get_bytes(off as u64, len as usize)?;
-                index.put_offset_index(decode_offset_index(&bytes)?, 0, leaf);
+                index.try_put_offset_index(decode_offset_index(&bytes)?, 0, leaf)?;
             }
         }
         let c = rg_meta.column(f.nik_leaf);
         if let (Some(off), Some(len)) = (c.column_index_offset(), c.column_index_length()) {
             let bytes = f.file.get_bytes(off as u64, len as usize)?;
-            index.put_column_index(decode_column_index(&bytes, c.column_type())?, 0, f.nik_leaf);
+            index.try_put_column_index(decode_column_index(&bytes, c.column_type())?, 0, f.nik_leaf)?;
         }
         let meta = ParquetMetaDataBuilder::new(f.meta.file_metadata().clone())
             .add_row_group(rg_meta.clone())

@@ -37,8 +37,13 @@ fn every_committed_fuzz_input_is_handled_without_a_panic() {
         for path in corpus.iter().chain(&regressions) {
             // (A fuzzer running beside the tests may have just replaced the file.)
             let Ok(data) = std::fs::read(path) else { continue };
+            let started = std::time::Instant::now();
             let outcome = std::panic::catch_unwind(|| target(&data));
             assert!(outcome.is_ok(), "{name}: {} panics", path.display());
+            // The fuzzer's own hang criterion (-timeout=20): some regressions were inputs that
+            // took 20-40 s; fixed, they take milliseconds, so this is not a speed test.
+            let took = started.elapsed();
+            assert!(took.as_secs() < 20, "{name}: {} took {took:?}", path.display());
         }
     }
 }
