@@ -90,6 +90,23 @@ async fn wait_for_path(c: &Client, path: &str) {
     }
 }
 
+/// The page's source once it contains `text`: under load, chromedriver's `goto` can return
+/// before the new document is there (its source then reads empty).
+async fn wait_for_text(c: &Client, text: &str) -> String {
+    let started = Instant::now();
+    loop {
+        let source = c.source().await.unwrap_or_default();
+        if source.contains(text) {
+            return source;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the page never showed {text:?}: {source}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Picks a decision on the open item page, comments, submits, and returns the decision trail
 /// once the reloaded page shows the new decision.
 async fn decide(c: &Client, decision: &str, comment: &str) -> String {
@@ -239,8 +256,8 @@ fn officers_review_in_a_real_browser() {
             c.goto(&format!("{base}/item/{}", other.review.input_row))
                 .await
                 .unwrap();
-            let body = c.source().await.unwrap();
-            assert!(body.contains("not assigned"), "{body}");
+            let body = wait_for_text(&c, "not assigned").await;
+            assert!(!body.contains("/photo/") && !body.contains(r#"id="approve""#), "{body}");
         }
 
         // The run report, as a page.

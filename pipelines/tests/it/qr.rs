@@ -14,7 +14,12 @@ fn faces(rel: &str) -> PathBuf {
         .join(rel)
 }
 
-/// Every QR code rqrr finds in a PNG, as text.
+/// Every QR code rqrr finds and decodes in a PNG, as text.
+///
+/// A grid that fails rqrr's error correction is skipped, not a failure: now and then rqrr's
+/// detector reports a second, phantom grid inside one large code (measured: 1 of 600 encrypted
+/// credentials with photos, version 30, where the real grid decoded to the right text).
+/// The caller still asserts that exactly one code decodes, to the credential's text.
 fn scan(png: &Path) -> Vec<String> {
     let img = image::open(png).unwrap().to_luma8();
     let (w, h) = (img.width() as usize, img.height() as usize);
@@ -22,7 +27,7 @@ fn scan(png: &Path) -> Vec<String> {
     prepared
         .detect_grids()
         .into_iter()
-        .map(|grid| grid.decode().expect("the code decodes").1)
+        .filter_map(|grid| grid.decode().ok().map(|(_, text)| text))
         .collect()
 }
 
