@@ -209,7 +209,7 @@ pub fn issue(engine: &Engine, cfg: &IssueConfig) -> anyhow::Result<IssueOutcome>
         .into_iter()
         .partition(|(_, a)| a.officer_decision == "approve");
     // One `issue` at a time per run: what was issued before is read under the lock, so two
-    // calls cannot both issue the same approval. (Released when the file closes.)
+    // calls cannot both issue the same approval. (Released when `lock` drops, on every return.)
     let dir = adjudicated_dir(&cfg.out);
     create_dir(&dir, None)?;
     let lock_path = dir.join(".issue.lock");
@@ -347,7 +347,6 @@ pub fn issue(engine: &Engine, cfg: &IssueConfig) -> anyhow::Result<IssueOutcome>
     write_parquet_atomic(&part, &results_batch(&results)?, None)?;
     outcome.issued_now = results.len();
     outcome.part = Some(part);
-    drop(lock);
     Ok(outcome)
 }
 

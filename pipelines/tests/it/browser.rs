@@ -52,59 +52,51 @@ async fn connect(port: u16, chromium: &Path) -> Client {
         }
     });
     let caps = caps.as_object().unwrap().clone();
-    let started = Instant::now();
-    loop {
+    // chromedriver takes a moment to listen.
+    poll("chromedriver did not start a session", async || {
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        match ClientBuilder::new(connector)
+        ClientBuilder::new(connector)
             .capabilities(caps.clone())
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
-        {
-            Ok(c) => return c,
-            Err(e) if started.elapsed() < Duration::from_secs(30) => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("chromedriver did not start a session: {e}"),
+            .ok()
+    })
+    .await
+}
+
+/// Asks `probe` every 100 ms until it gives a value, for at most 30 s (then fails with `what`):
+/// the browser answers a click or a `goto` before the page it started loading is there.
+async fn poll<T>(what: &str, mut probe: impl AsyncFnMut() -> Option<T>) -> T {
+    let started = Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
         }
+        assert!(started.elapsed() < Duration::from_secs(30), "{what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
-/// Waits (up to 30 s) until the page that a click started loading is at `path`: a click returns
-/// before the browser has followed the form's redirect.
+/// Waits until the page that a click started loading is at `path`: a click returns before the
+/// browser has followed the form's redirect.
 async fn wait_for_path(c: &Client, path: &str) {
-    let started = Instant::now();
-    loop {
-        if c.current_url().await.is_ok_and(|u| u.path() == path)
+    poll(&format!("the browser never reached {path}"), async || {
+        let there = c.current_url().await.is_ok_and(|u| u.path() == path)
             && c.execute("return document.readyState", vec![])
                 .await
-                .is_ok_and(|s| s == "complete")
-        {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the browser never reached {path}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+                .is_ok_and(|s| s == "complete");
+        there.then_some(())
+    })
+    .await
 }
 
 /// The page's source once it contains `text`: under load, chromedriver's `goto` can return
 /// before the new document is there (its source then reads empty).
 async fn wait_for_text(c: &Client, text: &str) -> String {
-    let started = Instant::now();
-    loop {
-        let source = c.source().await.unwrap_or_default();
-        if source.contains(text) {
-            return source;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the page never showed {text:?}: {source}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll(&format!("the page never showed {text:?}"), async || {
+        c.source().await.ok().filter(|source| source.contains(text))
+    })
+    .await
 }
 
 /// Picks a decision on the open item page, comments, submits, and returns the decision trail
@@ -118,22 +110,15 @@ async fn decide(c: &Client, decision: &str, comment: &str) -> String {
         .await
         .unwrap();
     c.find(Locator::Id("submit")).await.unwrap().click().await.unwrap();
-    let started = Instant::now();
-    loop {
-        // (The old page, or none while the new one loads: look again.)
-        if let Ok(trail) = c.find(Locator::Css("table#trail")).await {
-            if let Ok(text) = trail.text().await {
-                if text.contains(decision) && text.contains(comment) {
-                    return text;
-                }
-            }
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "the {decision} decision never showed in the trail"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    // (The old page, or none while the new one loads: look again.)
+    poll(
+        &format!("the {decision} decision never showed in the trail"),
+        async || {
+            let text = c.find(Locator::Css("table#trail")).await.ok()?.text().await.ok()?;
+            (text.contains(decision) && text.contains(comment)).then_some(text)
+        },
+    )
+    .await
 }
 
 #[test]
