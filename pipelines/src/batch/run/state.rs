@@ -1,8 +1,9 @@
 //! `OUT/run.json`: the run id and the fingerprint of everything a resume must not change.
 
-use super::super::{sync_dir, unix_now, write_atomic, UsageError};
+use super::super::{create_file, sync_dir, unix_now, UsageError};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What a run must not change between a crash and its resume. Shared by all shards (the shard
@@ -89,6 +90,7 @@ pub(super) fn open_state(out: &Path, fp: &Fingerprint) -> anyhow::Result<(RunSta
         }
         Ok(state)
     };
+    remove_temps_of_ended_processes(out);
     if path.exists() {
         return Ok((check(RunState::read(out)?)?, true));
     }
@@ -106,9 +108,15 @@ pub(super) fn open_state(out: &Path, fp: &Fingerprint) -> anyhow::Result<(RunSta
         issued_at: fp.issued_at.unwrap_or(now),
         created_at: now,
     };
+    // The temp file itself is what gets linked: written and synced in place, not through
+    // `write_atomic` (which would add a temp of the temp).
     let tmp = out.join(format!(".run.json.{}.tmp", std::process::id()));
-    write_atomic(&tmp, serde_json::to_string_pretty(&state)?.as_bytes(), None)
-        .with_context(|| format!("writing {}", path.display()))?;
+    (|| -> std::io::Result<()> {
+        let mut f = create_file(&tmp, None)?;
+        f.write_all(serde_json::to_string_pretty(&state)?.as_bytes())?;
+        f.sync_all()
+    })()
+    .with_context(|| format!("writing {}", path.display()))?;
     let linked = std::fs::hard_link(&tmp, &path);
     let _ = std::fs::remove_file(&tmp);
     match linked {
@@ -118,5 +126,52 @@ pub(super) fn open_state(out: &Path, fp: &Fingerprint) -> anyhow::Result<(RunSta
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((check(RunState::read(out)?)?, true)),
         Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
+    }
+}
+
+/// Removes the `run.json` temp files (`.run.json.PID.tmp`, and `..run.json.PID.tmp.tmp` of
+/// earlier versions) that a killed process left: only those whose process has ended, since
+/// another shard starting beside this one may be between writing its own and linking it.
+fn remove_temps_of_ended_processes(out: &Path) {
+    for entry in std::fs::read_dir(out).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .trim_start_matches('.')
+            .strip_prefix("run.json.")
+            .and_then(|rest| rest.split('.').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if name.ends_with(".tmp") && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_run_json_temps_of_ended_processes_are_removed() {
+        let out = tempfile::tempdir().unwrap();
+        // pid_max is at most 2^22, so no process has pid 999999999.
+        let ended = [".run.json.999999999.tmp", "..run.json.999999999.tmp.tmp"];
+        let live = format!(".run.json.{}.tmp", std::process::id());
+        for name in ended
+            .iter()
+            .copied()
+            .chain([live.as_str(), ".part-000001.parquet.tmp", "run.json"])
+        {
+            std::fs::write(out.path().join(name), b"{}").unwrap();
+        }
+        remove_temps_of_ended_processes(out.path());
+        for name in ended {
+            assert!(!out.path().join(name).exists(), "{name} left");
+        }
+        for name in [live.as_str(), ".part-000001.parquet.tmp", "run.json"] {
+            assert!(out.path().join(name).exists(), "{name} removed");
+        }
     }
 }
