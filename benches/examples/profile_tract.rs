@@ -68,6 +68,24 @@ fn main() -> TractResult<()> {
     // Per node: one timing per run. The instrumented runs are separate from the whole-call
     // timings above so the closure's overhead does not inflate the total.
     let mut per_node: BTreeMap<usize, (String, String, Vec<f64>)> = BTreeMap::new();
+    // Work per node (multiply-adds as tract's own cost model counts them) and what the op
+    // says about itself (kernel name, geometry), for the GFLOP/s column.
+    let model = plan.model();
+    let mut node_flops: BTreeMap<usize, f64> = BTreeMap::new();
+    let mut node_info: BTreeMap<usize, String> = BTreeMap::new();
+    for node in model.nodes() {
+        let facts = model.node_input_facts(node.id)?;
+        let mut fmas = 0f64;
+        for (cost, n) in node.op.cost(&facts)? {
+            if matches!(cost, tract_core::ops::Cost::FMA(_)) {
+                fmas += n.to_i64().unwrap_or(0) as f64;
+            }
+        }
+        node_flops.insert(node.id, 2.0 * fmas);
+        let info = node.op.info().unwrap_or_default().join("; ");
+        let shape = model.outlet_fact(OutletId::new(node.id, 0)).map(|f| format!("{:?}", f.shape)).unwrap_or_default();
+        node_info.insert(node.id, format!("out {shape} {info}"));
+    }
     for _ in 0..runs {
         state.run_plan_with_eval(tvec![input.clone().into_tvalue()], |ctx, op_state, node, inputs| {
             let t = Instant::now();
@@ -81,9 +99,9 @@ fn main() -> TractResult<()> {
         })?;
     }
     let call = median(&mut whole);
-    let mut rows: Vec<(String, String, f64)> = per_node
-        .into_values()
-        .map(|(op, name, mut t)| (op, name, median(&mut t)))
+    let mut rows: Vec<(String, String, f64, usize)> = per_node
+        .into_iter()
+        .map(|(id, (op, name, mut t))| (op, name, median(&mut t), id))
         .collect();
     let profiled: f64 = rows.iter().map(|r| r.2).sum();
     println!(
@@ -95,7 +113,7 @@ fn main() -> TractResult<()> {
     }
     println!("\nwhole call, median of {runs}: **{call:.2} ms**; sum of per-node medians {profiled:.2} ms\n");
     let mut by_op: BTreeMap<String, (usize, f64)> = BTreeMap::new();
-    for (op, _, ms) in &rows {
+    for (op, _, ms, _) in &rows {
         let e = by_op.entry(op.clone()).or_default();
         e.0 += 1;
         e.1 += ms;
@@ -107,9 +125,23 @@ fn main() -> TractResult<()> {
         println!("| {op} | {n} | {ms:.2} | {:.1} % |", 100.0 * ms / profiled.max(1e-9));
     }
     rows.sort_by(|a, b| b.2.total_cmp(&a.2));
-    println!("\n| top nodes | operator | ms |\n|---|---|---|");
-    for (op, name, ms) in rows.iter().take(15) {
-        println!("| {name} | {op} | {ms:.3} |");
+    let total_flops: f64 = node_flops.values().sum();
+    println!(
+        "\nwork: {:.3} GFLOP per call, {:.1} GFLOP/s over the whole call",
+        total_flops / 1e9,
+        total_flops / 1e6 / call.max(1e-9)
+    );
+    let top = std::env::var("PROFILE_TOP").ok().and_then(|s| s.parse().ok()).unwrap_or(15usize);
+    println!("\n| top nodes | operator | ms | MFLOP | GFLOP/s |\n|---|---|---|---|---|");
+    for (op, name, ms, id) in rows.iter().take(top) {
+        let f = node_flops.get(id).copied().unwrap_or(0.0);
+        println!("| {name} | {op} | {ms:.3} | {:.1} | {:.1} |", f / 1e6, f / 1e6 / ms.max(1e-9));
+    }
+    if std::env::var("PROFILE_INFO").is_ok() {
+        println!("\n| node | operator | ms | details |\n|---|---|---|---|");
+        for (op, name, ms, id) in rows.iter().take(top) {
+            println!("| {name} | {op} | {ms:.3} | {} |", node_info.get(id).cloned().unwrap_or_default());
+        }
     }
     Ok(())
 }
