@@ -57,6 +57,9 @@ pub enum Func {
     ConvW4,
     /// Softmax over every row of a row-major buffer, in one call.
     SoftmaxRows,
+    /// One whole channel plane of a 3x3 depthwise convolution, stride 1 or 2, its padding
+    /// handled inside the kernel.
+    DepthwisePlane3x3,
 }
 
 impl Func {
@@ -79,7 +82,7 @@ impl Func {
         ]
     };
 
-    pub const ALL: [Func; 32] = [
+    pub const ALL: [Func; 33] = [
         Func::Sigmoid,
         Func::Tanh,
         Func::Silu,
@@ -112,6 +115,7 @@ impl Func {
         Func::DepthwiseC,
         Func::ConvW4,
         Func::SoftmaxRows,
+        Func::DepthwisePlane3x3,
     ];
 
     /// Where this function sits in [`Self::ALL`], which is what indexes the dispatch table.
@@ -139,6 +143,7 @@ impl Func {
             Func::DepthwiseC => 29,
             Func::ConvW4 => 30,
             Func::SoftmaxRows => 31,
+            Func::DepthwisePlane3x3 => 32,
         }
     }
 
@@ -181,6 +186,7 @@ impl Func {
             Func::DepthwiseC => "depthwise_c",
             Func::ConvW4 => "conv_w4",
             Func::SoftmaxRows => "softmax_rows",
+            Func::DepthwisePlane3x3 => "depthwise_plane_3x3",
         }
     }
 
@@ -318,6 +324,39 @@ pub type SoftmaxRowsF32 = fn(&mut [f32], usize);
 pub type ConvW4F32 =
     unsafe fn(*const f32, *mut f32, &[f32], &[isize], &[f32; 4], usize, isize, isize);
 
+/// Where one channel plane of a 3x3 depthwise convolution reads and writes, in elements. The
+/// plane's rows are contiguous (unit stride along W), `in_row_stride` and `out_row_stride` apart.
+/// Output point `(oy, ox)` reads input `(oy * stride + ky - pad_top, ox * stride + kx - pad_left)`
+/// for `ky, kx` in `0..3`; a point outside the `in_h x in_w` plane reads as zero, which is how
+/// the convolution's padding is taken, so `pad_top` and `pad_left` may be anything from 0 to 2.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct DepthwisePlane3x3Geometry {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub in_row_stride: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+    pub out_row_stride: usize,
+    /// 1 or 2, the same along both axes.
+    pub stride: usize,
+    pub pad_top: usize,
+    pub pad_left: usize,
+}
+
+/// One channel plane of a 3x3 depthwise convolution (dilation 1): every output point of the
+/// plane is `bias` plus the nine `taps[ky * 3 + kx] * input(...)` of
+/// [`DepthwisePlane3x3Geometry`]. Unlike [`DepthwiseWF32`], whose caller walks the patch's
+/// zones, one call covers the whole plane: the border points, which read fewer taps, are
+/// computed by the same vector loop with the taps outside the plane masked to zero. The sums may
+/// be fused multiply-adds, so results agree with the scalar walk to rounding, not bit for bit.
+///
+/// # Safety
+/// The `in_h x in_w` plane must be readable from `input` (rows `in_row_stride` apart) and the
+/// `out_h x out_w` plane writable from `output` (rows `out_row_stride` apart); `stride` must be
+/// 1 or 2 and the geometry consistent (every output point's centre tap inside the padded input).
+pub type DepthwisePlane3x3F32 =
+    unsafe fn(&DepthwisePlane3x3Geometry, *const f32, *mut f32, &[f32; 9], f32);
+
 /// Builds the kernel behind a descriptor. The arm is what says which datum type the descriptor
 /// is for, so nothing repeats it as a field.
 #[allow(clippy::type_complexity)]
@@ -374,6 +413,11 @@ pub enum RoutineFactory {
         name: &'static str,
         run: SoftmaxRowsF32,
     },
+    /// A whole-plane 3x3 depthwise kernel, a plain function like the W-inner one.
+    DepthwisePlane3x3F32 {
+        name: &'static str,
+        run: DepthwisePlane3x3F32,
+    },
 }
 
 /// One kernel, enumerable uniformly on every host.
@@ -409,7 +453,8 @@ impl Routine {
             | RoutineFactory::DepthwiseWF32 { .. }
             | RoutineFactory::DepthwiseCF32 { .. }
             | RoutineFactory::ConvW4F32 { .. }
-            | RoutineFactory::SoftmaxRowsF32 { .. } => DatumType::F32,
+            | RoutineFactory::SoftmaxRowsF32 { .. }
+            | RoutineFactory::DepthwisePlane3x3F32 { .. } => DatumType::F32,
             RoutineFactory::F16(_) | RoutineFactory::F16Param(_) | RoutineFactory::F16Reduce(_) => {
                 DatumType::F16
             }
@@ -436,6 +481,7 @@ impl Routine {
             RoutineFactory::DepthwiseCF32 { name, .. } => name,
             RoutineFactory::ConvW4F32 { name, .. } => name,
             RoutineFactory::SoftmaxRowsF32 { name, .. } => name,
+            RoutineFactory::DepthwisePlane3x3F32 { name, .. } => name,
             RoutineFactory::LutU8 { name, .. } => name(),
             RoutineFactory::BinF32 { name, .. } | RoutineFactory::BinF16 { name, .. } => name(),
         }
@@ -637,6 +683,20 @@ pub fn softmax_rows_f32() -> Option<SoftmaxRowsF32> {
     }
 }
 
+/// The whole-plane 3x3 depthwise kernel this host runs, `None` where none is written. Optional
+/// like [`depthwise_w_f32`]: without one the convolution keeps its zone walk.
+/// `TRACT_DISABLE_DEPTHWISE_PLANE=1` answers `None`, to compare the two on one machine.
+pub fn depthwise_plane_3x3_f32() -> Option<DepthwisePlane3x3F32> {
+    static DISABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *DISABLED.get_or_init(|| std::env::var("TRACT_DISABLE_DEPTHWISE_PLANE").is_ok_and(|v| v == "1")) {
+        return None;
+    }
+    match native_best(Func::DepthwisePlane3x3, DatumType::F32)?.factory {
+        RoutineFactory::DepthwisePlane3x3F32 { run, .. } => Some(run),
+        _ => None,
+    }
+}
+
 /// The look-up table kernel this host runs, over the table the caller owns.
 pub fn lut_u8(table: &[u8]) -> TractResult<Box<dyn Lut>> {
     match Func::Lut.best_here(DatumType::U8)?.factory {
@@ -686,6 +746,12 @@ macro_rules! submit_routine {
      $(, isa($($isa:ident),+))? $(, boost($boost:expr))?) => {
         submit_routine!(@@ $arch, $func,
             $crate::routines::RoutineFactory::ConvW4F32 { name: $name, run: $run }
+            $(, isa($($isa),+))? $(, boost($boost))?);
+    };
+    (@ $arch:expr; DepthwisePlane3x3F32, $func:ident, $name:literal, $run:path
+     $(, isa($($isa:ident),+))? $(, boost($boost:expr))?) => {
+        submit_routine!(@@ $arch, $func,
+            $crate::routines::RoutineFactory::DepthwisePlane3x3F32 { name: $name, run: $run }
             $(, isa($($isa),+))? $(, boost($boost))?);
     };
     (@ $arch:expr; SoftmaxRowsF32, $func:ident, $name:literal, $run:path
@@ -938,7 +1004,8 @@ mod tests {
                     | RoutineFactory::DepthwiseWF32 { name, .. }
                     | RoutineFactory::DepthwiseCF32 { name, .. }
                     | RoutineFactory::ConvW4F32 { name, .. }
-                    | RoutineFactory::SoftmaxRowsF32 { name, .. } => Ok(name),
+                    | RoutineFactory::SoftmaxRowsF32 { name, .. }
+                    | RoutineFactory::DepthwisePlane3x3F32 { name, .. } => Ok(name),
                     RoutineFactory::LutU8 { name, .. } => lut_u8(&[0u8; 256]).map(|_| name()),
                     RoutineFactory::BinF32 { name, .. } | RoutineFactory::BinF16 { name, .. } => {
                         func.bin(dt).map(|_| name()).ok_or_else(|| format_err!("no bin kernel"))

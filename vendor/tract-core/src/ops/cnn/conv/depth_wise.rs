@@ -155,6 +155,39 @@ macro_rules! impl_eval {
                     )?;
                     return Ok(tvec!(output.into_tvalue()));
                 }
+                // A 3x3 kernel at stride 1 or 2 over contiguous planes runs the host's whole-plane
+                // kernel where it has one: padding is masked inside it, so a plane is one call,
+                // not one per zone, and stride 2 is vectorised too.
+                if T::datum_type() == f32::datum_type() {
+                    if let Some((geometry, run)) = plane_kernel_3x3(dw) {
+                        let total = output.len();
+                        let plane = geometry.out_h * geometry.out_w;
+                        let c_us = c as usize;
+                        let (i_base, k_base, b_base) = (iptr as usize, kptr as usize, bias as usize);
+                        tract_linalg::multithread::par_chunks_mut(
+                            unsafe { output.as_slice_mut_unchecked::<T>() },
+                            plane,
+                            total,
+                            |first, chunk| {
+                                for (ix, out) in chunk.chunks_mut(plane).enumerate() {
+                                    let row = first + ix;
+                                    let (ni, ci) = (row / c_us, row % c_us);
+                                    unsafe {
+                                        let input = (i_base as *const f32)
+                                            .offset(n_stride_i * ni as isize + c_stride_i * ci as isize);
+                                        let taps = &*((k_base as *const f32)
+                                            .offset(k_stride_i * ci as isize)
+                                            as *const [f32; 9]);
+                                        let bias = *(b_base as *const f32).add(ci);
+                                        run(&geometry, input, out.as_mut_ptr() as *mut f32, taps, bias);
+                                    }
+                                }
+                                Ok(())
+                            },
+                        )?;
+                        return Ok(tvec!(output.into_tvalue()));
+                    }
+                }
                 // The (n, c) planes are disjoint and each is contiguous, so when the output is
                 // laid out that way the channels split across the executor with no other
                 // change: every output element keeps the arithmetic it has serially, and the
@@ -697,6 +730,52 @@ macro_rules! impl_eval {
             }}
         }
     }
+}
+
+/// The host's whole-plane 3x3 kernel and the geometry it runs with, when this convolution is
+/// one it covers: f32 (checked by the caller), two spatial axes, a 3x3 kernel, dilation 1, the
+/// same stride 1 or 2 along both axes, channel-first with contiguous rows, and every (n, c)
+/// output plane contiguous.
+fn plane_kernel_3x3(
+    dw: &DepthWise,
+) -> Option<(tract_linalg::routines::DepthwisePlane3x3Geometry, tract_linalg::routines::DepthwisePlane3x3F32)>
+{
+    let spec = &dw.patch.spec;
+    let stride = spec.strides.first().copied()?;
+    if dw.input_shape.fmt.c_is_last()
+        || spec.kernel_shape.as_slice() != [3, 3]
+        || spec.dilations.iter().any(|&d| d != 1)
+        || spec.strides.as_slice() != [stride, stride]
+        || !(1..=2).contains(&stride)
+        || dw.patch.pad_before.iter().any(|&p| p > 2)
+    {
+        return None;
+    }
+    let (in_hw, in_strides) = (dw.input_shape.hw_dims(), dw.input_shape.hw_strides());
+    let (out_hw, out_strides) = (dw.output_shape.hw_dims(), dw.output_shape.hw_strides());
+    let plane = out_hw[0] * out_hw[1];
+    if in_strides[1] != 1
+        || out_strides[1] != 1
+        || out_strides[0] != out_hw[1]
+        || *dw.output_shape.c_stride() != plane
+        || dw.output_shape.n_stride().is_some_and(|&s| s != plane * *dw.output_shape.c())
+        || plane == 0
+    {
+        return None;
+    }
+    let run = tract_linalg::routines::depthwise_plane_3x3_f32()?;
+    let geometry = tract_linalg::routines::DepthwisePlane3x3Geometry {
+        in_h: in_hw[0],
+        in_w: in_hw[1],
+        in_row_stride: in_strides[0],
+        out_h: out_hw[0],
+        out_w: out_hw[1],
+        out_row_stride: out_strides[0],
+        stride,
+        pad_top: dw.patch.pad_before[0],
+        pad_left: dw.patch.pad_before[1],
+    };
+    Some((geometry, run))
 }
 
 impl_eval!(generic);
