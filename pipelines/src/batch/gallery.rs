@@ -109,6 +109,16 @@ fn engine_models(engine: &Engine, encoding: EmbeddingEncoding) -> Vec<ModelColum
         .collect()
 }
 
+/// The engine configuration for ID photos: `config` without the sharpness gate unless asked.
+/// The registry photo is the only reference a citizen has (often a small scan), so a soft
+/// photo is embedded anyway and its sharpness stored in the `sharpness` column.
+pub fn id_photo_config(mut config: ikd_engine::EngineConfig, sharpness_gate: bool) -> ikd_engine::EngineConfig {
+    if !sharpness_gate {
+        config.quality.min_sharpness = 0.0;
+    }
+    config
+}
+
 /// Builds or extends the gallery under `cfg.out`.
 pub fn build(engine: &Engine, cfg: &GalleryBuildConfig) -> anyhow::Result<GalleryBuildReport> {
     let started = std::time::Instant::now();

@@ -7,20 +7,25 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use crate::batch::unix_now;
+use crate::credential::qr::render_qr;
+use crate::credential::{photo, revocation, verify};
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
 use ikd_engine::credential::{
-    verify_with_decryption, ActivationSecret, CredentialError, CredentialId, CredentialIssuer, EncryptionKey, Identity,
-    IssuerKey, KeySet, StatusList, VerifyOptions,
+    ActivationSecret, CredentialId, CredentialIssuer, EncryptionKey, Identity, IssuerKey, KeySet, VerifyOptions,
 };
-
-use qrcode::bits::Bits;
-use qrcode::{EcLevel, QrCode, Version};
+use qrcode::EcLevel;
 
 /// Exit code for a credential that is not valid.
 pub const EXIT_INVALID: u8 = 3;
+/// Exit code: the credential is valid but its photo is not the person's.
+pub const EXIT_FACE_NO_MATCH: u8 = 4;
+/// Exit code: the credential is valid but the face check could not decide (no photo, live
+/// photo refused): check the person another way.
+pub const EXIT_FACE_UNDECIDED: u8 = 5;
 
 /// Largest credential file read from disk.
 const MAX_INPUT_FILE: u64 = 64 * 1024;
@@ -32,6 +37,15 @@ pub enum EcArg {
     M,
     /// ~25 % recovery: for codes printed on cards that get scratched.
     Q,
+}
+
+impl From<EcArg> for EcLevel {
+    fn from(ec: EcArg) -> Self {
+        match ec {
+            EcArg::M => EcLevel::M,
+            EcArg::Q => EcLevel::Q,
+        }
+    }
 }
 
 /// `ikd credential ...`
@@ -178,33 +192,6 @@ pub enum StatusListCommand {
     },
 }
 
-/// One line of a revocation file.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Revocation {
-    id: String,
-    revoked_at: u64,
-    #[serde(default)]
-    reason: String,
-}
-
-fn read_revocations(path: &Path) -> anyhow::Result<std::collections::BTreeSet<CredentialId>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("reading {}", path.display()))),
-    };
-    let mut ids = std::collections::BTreeSet::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let r: Revocation = serde_json::from_str(line)
-            .with_context(|| format!("{} line {}: not a revocation", path.display(), n + 1))?;
-        let id =
-            r.id.parse::<CredentialId>()
-                .map_err(|e| anyhow::anyhow!("{} line {}: {e}", path.display(), n + 1))?;
-        ids.insert(id);
-    }
-    Ok(ids)
-}
-
 /// Run one `ikd credential` command.
 pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
     match cmd {
@@ -233,10 +220,10 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
                 ..VerifyOptions::default()
             };
             let face = match &face {
-                Some(path) => Some(FaceInput {
-                    live: std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
-                    engine: engine.build()?,
-                }),
+                Some(path) => Some((
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?,
+                    engine.build()?,
+                )),
                 None => None,
             };
             verify_cmd(
@@ -257,7 +244,7 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
             module_px,
         } => {
             let text = read_input(&input)?;
-            let (w, h, version) = render_qr(&text, &out, ec, module_px)?;
+            let (w, h, version) = render_qr(&text, &out, ec.into(), module_px)?;
             println!(
                 "wrote {} ({w}x{h} px, QR version {version}, {} chars)",
                 out.display(),
@@ -283,7 +270,7 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
             let mut id: Identity =
                 serde_json::from_str(&json).with_context(|| format!("parsing {}", identity.display()))?;
             if let Some(path) = &photo {
-                id.photo = Some(holder_photo(path, photo_budget, &engine)?);
+                id.photo = Some(photo::holder_photo(path, photo_budget, || engine.build())?);
             }
             let validity = Duration::from_secs(validity_days.saturating_mul(86_400));
             let mut issuer = CredentialIssuer::new(key, issuer, validity);
@@ -295,7 +282,7 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
             let issued = issuer.issue(&id, at.unwrap_or_else(unix_now))?;
             println!("{}", issued.text);
             if let Some(png) = qr {
-                render_qr(&issued.text, &png, EcArg::M, 6)?;
+                render_qr(&issued.text, &png, EcLevel::M, 6)?;
                 eprintln!("wrote {}", png.display());
             }
             Ok(ExitCode::SUCCESS)
@@ -305,27 +292,7 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
                 .iter()
                 .map(|i| i.parse::<CredentialId>().map_err(anyhow::Error::msg))
                 .collect::<anyhow::Result<Vec<_>>>()?;
-            let known = read_revocations(&list)?;
-            let now = unix_now();
-            let mut lines = String::new();
-            for id in parsed.iter().filter(|id| !known.contains(id)) {
-                let r = Revocation {
-                    id: id.to_string(),
-                    revoked_at: now,
-                    reason: reason.clone(),
-                };
-                lines.push_str(&serde_json::to_string(&r)?);
-                lines.push('\n');
-            }
-            let mut file = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&list)
-                .with_context(|| format!("opening {}", list.display()))?;
-            std::io::Write::write_all(&mut file, lines.as_bytes())
-                .and_then(|()| file.sync_all())
-                .with_context(|| format!("appending to {}", list.display()))?;
-            let added = lines.lines().count();
+            let added = revocation::revoke(&list, &parsed, &reason, unix_now())?;
             println!(
                 "revoked {added} credential(s) ({} already revoked); publish: ikd credential status-list publish",
                 parsed.len() - added
@@ -343,14 +310,7 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
             let key =
                 IssuerKey::load(&keys).with_context(|| format!("loading the signing key from {}", keys.display()))?;
             let now = at.unwrap_or_else(unix_now);
-            let status = StatusList {
-                issuer,
-                issued_at: now,
-                expires_at: now.saturating_add(valid_hours.saturating_mul(3600)),
-                revoked: read_revocations(&list)?,
-                kid: None,
-            };
-            let bytes = status.sign(&key)?;
+            let (status, bytes) = revocation::publish_status_list(&key, &list, issuer, now, valid_hours)?;
             std::fs::write(&out, &bytes).with_context(|| format!("writing {}", out.display()))?;
             println!(
                 "wrote {} ({} revoked, {} bytes, valid until {}, kid {})",
@@ -373,13 +333,6 @@ pub fn run(cmd: CredentialCommand) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// The argument itself, or the content of the file it names (line breaks at the end removed;
 /// spaces are kept because space is a Base45 character).
 fn read_input(arg: &str) -> anyhow::Result<String> {
@@ -398,93 +351,8 @@ fn read_input(arg: &str) -> anyhow::Result<String> {
     Ok(text.trim_end_matches(['\r', '\n']).to_string())
 }
 
-/// The photo for `credential issue --photo`: the file as it is, or its portrait at a budget.
-fn holder_photo(
-    path: &Path,
-    budget: Option<u64>,
-    engine: &super::common::EngineArgs,
-) -> anyhow::Result<ikd_engine::credential::Photo> {
-    use ikd_engine::credential::{Photo, PhotoFormat};
-    let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    let photo = match budget {
-        Some(budget) => {
-            let portrait = engine
-                .build()?
-                .portrait(&bytes, ikd_engine::FacePolicy::Single, budget as usize)
-                .with_context(|| format!("the portrait of {}", path.display()))?;
-            Photo {
-                format: PhotoFormat::Jpeg,
-                bytes: portrait.jpeg,
-            }
-        }
-        None => {
-            let format = [
-                PhotoFormat::Jpeg,
-                PhotoFormat::Jpeg2000,
-                PhotoFormat::Avif,
-                PhotoFormat::Webp,
-            ]
-            .into_iter()
-            .find(|f| f.matches(&bytes))
-            .with_context(|| format!("{} is not a JPEG, JPEG 2000, AVIF or WebP file", path.display()))?;
-            Photo { format, bytes }
-        }
-    };
-    photo
-        .validate()
-        .with_context(|| format!("the photo {}", path.display()))?;
-    Ok(photo)
-}
-
-/// Exit code: the credential is valid but its photo is not the person's.
-pub const EXIT_FACE_NO_MATCH: u8 = 4;
-/// Exit code: the credential is valid but the face check could not decide (no photo, live
-/// photo refused): check the person another way.
-pub const EXIT_FACE_UNDECIDED: u8 = 5;
-
-/// What the offline face check says of a caveat every verifier must know.
-pub const FACE_CHECK_CAVEAT: &str = "the reference is the credential's small photo, not the gallery template: \
-     it misses more genuine holders than the registration check does (README, \"Offline face check\"); \
-     a no_match or rejected result means: check the person another way, not: fraud";
-
-/// The live photo and the engine for `verify --face`.
-struct FaceInput {
-    live: Vec<u8>,
-    engine: ikd_engine::Engine,
-}
-
-/// The offline face check's outcome.
-#[derive(Debug, serde::Serialize)]
-struct FaceCheck {
-    verdict: ikd_engine::Verdict,
-    /// The credential photo it was compared with.
-    photo_bytes: Option<usize>,
-    photo_size: Option<(u32, u32)>,
-    caveat: &'static str,
-}
-
-fn face_check(face: &FaceInput, photo: Option<&ikd_engine::credential::Photo>) -> anyhow::Result<FaceCheck> {
-    let engine = &face.engine;
-    let Some(photo) = photo else {
-        return Ok(FaceCheck {
-            verdict: engine.rejected(
-                ikd_engine::Reason::NoPortrait,
-                "the credential carries no photo (issued without --photo-budget)",
-            ),
-            photo_bytes: None,
-            photo_size: None,
-            caveat: FACE_CHECK_CAVEAT,
-        });
-    };
-    let comparison = engine.compare_with_portrait(&face.live, &photo.bytes)?;
-    Ok(FaceCheck {
-        verdict: comparison.verdict,
-        photo_bytes: Some(photo.bytes.len()),
-        photo_size: comparison.id_photo.image.as_ref().map(|i| (i.width, i.height)),
-        caveat: FACE_CHECK_CAVEAT,
-    })
-}
-
+/// `verify`: reads the key set, the credential and the status list, verifies, and with
+/// `face` (the live photo and the engine) checks the face; prints the outcome.
 #[allow(clippy::too_many_arguments)]
 fn verify_cmd(
     input: &str,
@@ -494,7 +362,7 @@ fn verify_cmd(
     json: bool,
     at: Option<u64>,
     opts: &VerifyOptions,
-    face: Option<&FaceInput>,
+    face: Option<&(Vec<u8>, ikd_engine::Engine)>,
 ) -> anyhow::Result<ExitCode> {
     let jwks = std::fs::read_to_string(keyset).with_context(|| format!("reading {}", keyset.display()))?;
     let keys = KeySet::from_jwks(&jwks).with_context(|| format!("loading {}", keyset.display()))?;
@@ -504,147 +372,32 @@ fn verify_cmd(
         Some(path) => Some(std::fs::read(path).with_context(|| format!("reading {}", path.display()))?),
         None => None,
     };
-    // The credential's own refusal comes first; then the list's (expired, bad), then revoked.
-    let verdict = verify_with_decryption(&text, &keys, decrypt_key, now, opts).and_then(|v| match &list_bytes {
-        Some(bytes) => StatusList::verify(bytes, &keys, now)
-            .map_err(|e| match e {
-                // A list that does not verify is reported as the list's fault, not the credential's.
-                CredentialError::StatusListExpired { .. } | CredentialError::BadStatusList(_) => e,
-                other => CredentialError::BadStatusList(other.to_string()),
-            })?
-            .check(&v)
-            .map(|()| v),
-        None => Ok(v),
-    });
-    match verdict {
+    match verify::verify_credential(&text, &keys, decrypt_key, list_bytes.as_deref(), now, opts) {
         Ok(v) => {
-            let check = face.map(|f| face_check(f, v.identity.photo.as_ref())).transpose()?;
+            let check = face
+                .map(|(live, engine)| verify::face_check(engine, live, v.identity.photo.as_ref()))
+                .transpose()?;
             let code = match check.as_ref().map(|c| c.verdict.decision) {
                 None | Some(ikd_engine::Decision::Match) => ExitCode::SUCCESS,
                 Some(ikd_engine::Decision::NoMatch) => ExitCode::from(EXIT_FACE_NO_MATCH),
                 Some(ikd_engine::Decision::Rejected) => ExitCode::from(EXIT_FACE_UNDECIDED),
             };
             if json {
-                let photo = v.identity.photo.as_ref().map(|p| {
-                    serde_json::json!({
-                        "format": p.format,
-                        "bytes": p.bytes.len(),
-                        "sha256": ikd_engine::credential::hex(ring::digest::digest(&ring::digest::SHA256, &p.bytes).as_ref()),
-                    })
-                });
-                let mut out =
-                    serde_json::json!({ "status": "valid", "checked_at": now, "credential": v, "photo": photo });
-                if let Some(c) = &check {
-                    out["face_check"] = serde_json::to_value(c)?;
-                }
+                let out = verify::valid_json(&v, now, check.as_ref())?;
                 println!("{}", serde_json::to_string_pretty(&out)?);
             } else {
-                let id = &v.identity;
-                println!("status: VALID");
-                println!("kid: {} ({})", v.kid, v.alg);
-                if let Some(id) = &v.id {
-                    println!("credential id: {id}");
-                }
-                if let Some(e) = &v.encryption {
-                    println!("encrypted: {} with key {} (IV {:?})", e.alg, e.kid, e.iv);
-                }
-                println!("issuer: {}", v.issuer.as_deref().unwrap_or("-"));
-                let t = |x: Option<u64>| x.map_or_else(|| "-".to_string(), |x| x.to_string());
-                println!("iat: {}  nbf: {}  exp: {}", t(v.iat), t(v.nbf), t(v.exp));
-                println!("id (NIK): {}", id.id);
-                println!("full name: {}", id.full_name);
-                let opt = |name: &str, x: &Option<String>| {
-                    if let Some(x) = x {
-                        println!("{name}: {x}");
-                    }
-                };
-                opt("date of birth", &id.date_of_birth);
-                if let Some(g) = id.gender {
-                    println!(
-                        "gender: {}",
-                        serde_json::to_value(g)
-                            .ok()
-                            .and_then(|v| v.as_str().map(String::from))
-                            .unwrap_or_default()
-                    );
-                }
-                opt("email", &id.email);
-                opt("address", &id.address);
-                opt("phone", &id.phone);
-                opt("nationality", &id.nationality);
-                if let Some(p) = &id.photo {
-                    println!("photo: {:?}, {} bytes", p.format, p.bytes.len());
-                }
-                if let Some(c) = &check {
-                    let v = &c.verdict;
-                    let score = v.score.map_or("-".to_string(), |s| format!("{s:.3}"));
-                    println!(
-                        "face check: {} (score {score}, threshold {:.3} at {}){}",
-                        v.decision.as_str().to_uppercase(),
-                        v.threshold,
-                        v.operating_point.as_str(),
-                        match (&v.reason, &v.detail) {
-                            (Some(r), Some(d)) => format!(": {r}: {d}"),
-                            (Some(r), None) => format!(": {r}"),
-                            _ => String::new(),
-                        }
-                    );
-                    println!("caveat: {}", c.caveat);
-                }
+                print!("{}", verify::valid_text(&v, check.as_ref()));
             }
             Ok(code)
         }
         Err(e) if e.is_invalid_credential() => {
             if json {
-                let out = serde_json::json!({ "status": "invalid", "checked_at": now, "code": e.code(), "reason": e.to_string() });
-                println!("{}", serde_json::to_string_pretty(&out)?);
+                println!("{}", serde_json::to_string_pretty(&verify::invalid_json(&e, now))?);
             } else {
-                println!("status: INVALID ({}): {e}", e.code());
+                print!("{}", verify::invalid_text(&e));
             }
             Ok(ExitCode::from(EXIT_INVALID))
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Render `text` as a QR PNG in alphanumeric mode. Returns (width, height, version).
-fn render_qr(text: &str, out: &Path, ec: EcArg, module_px: u32) -> anyhow::Result<(u32, u32, i16)> {
-    const ALNUM: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:";
-    if text.is_empty() || !text.bytes().all(|b| ALNUM.contains(&b)) {
-        bail!("the text is not Base45 (QR alphanumeric characters only)");
-    }
-    let ec = match ec {
-        EcArg::M => EcLevel::M,
-        EcArg::Q => EcLevel::Q,
-    };
-    let bits = qr_bits(text, ec).context("the text is too long for a QR code")?;
-    let code = QrCode::with_bits(bits, ec).context("building the QR code")?;
-    let version = match code.version() {
-        Version::Normal(v) | Version::Micro(v) => v,
-    };
-    let image = code
-        .render::<image::Luma<u8>>()
-        .quiet_zone(true) // 4 modules for normal QR codes
-        .module_dimensions(module_px, module_px)
-        .build();
-    let (w, h) = image.dimensions();
-    image
-        .save_with_format(out, image::ImageFormat::Png)
-        .with_context(|| format!("writing {}", out.display()))?;
-    Ok((w, h, version))
-}
-
-/// The smallest QR version that holds `text` as one alphanumeric segment at `ec`, with its bits.
-fn qr_bits(text: &str, ec: EcLevel) -> Option<Bits> {
-    (1..=40).find_map(|v| {
-        let mut bits = Bits::new(Version::Normal(v));
-        (bits.push_alphanumeric_data(text.as_bytes()).is_ok() && bits.push_terminator(ec).is_ok()).then_some(bits)
-    })
-}
-
-/// The QR version a credential text needs at `ec` (`None`: too long for any QR code).
-pub fn qr_version(text: &str, ec: EcLevel) -> Option<i16> {
-    match qr_bits(text, ec)?.version() {
-        Version::Normal(v) | Version::Micro(v) => Some(v),
     }
 }
