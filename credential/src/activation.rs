@@ -13,6 +13,7 @@ use super::encoding::hex_decode;
 use super::secret::{read_private_file, write_private_file, Wiped, Zeroizing};
 use super::CredentialError;
 use crate::encoding::hex;
+use crate::id::CredentialId;
 
 /// File name of the activation secret inside a key directory.
 pub const ACTIVATION_SECRET_FILE: &str = "activation.secret";
@@ -158,9 +159,9 @@ impl ActivationSecret {
     /// The credential id (CWT `cti`) of a request's credential: keyed, so that a published
     /// status list of revoked ids says nothing about whose NIK or request they are, and
     /// deterministic, so that a resumed run issues the same credential.
-    pub fn credential_id(&self, request_id: &str) -> crate::CredentialId {
+    pub fn credential_id(&self, request_id: &str) -> CredentialId {
         let tag = hmac::sign(&self.id_key, request_id.as_bytes());
-        crate::CredentialId::from_slice(&tag.as_ref()[..16]).unwrap_or(crate::CredentialId([0; 16]))
+        CredentialId::from_slice(&tag.as_ref()[..16]).unwrap_or(CredentialId([0; 16]))
     }
 
     fn hash_tag(&self, request_id: &str, nik: &str, code: &str) -> hmac::Tag {

@@ -5,21 +5,22 @@
 //! per-thread scratch buffers and reuses a per-thread zlib compressor: the only allocation per
 //! credential is the returned text. The bytes are exactly what `coset` produces for the same
 //! COSE_Sign1 (checked by a unit test). Verification parses with `coset`/`ciborium` under size
-//! caps and never panics on untrusted input.
+//! caps and never panics on untrusted input. The COSE_Sign1 itself is `sign1`'s, the zlib layer
+//! `zlib`'s, the COSE_Encrypt0 around an encrypted credential `encrypt`'s.
 
 use std::cell::RefCell;
-use std::io::Read;
 use std::time::Duration;
 
 use ciborium::Value;
-use coset::{iana, RegisteredLabelWithPrivate, TaggedCborSerializable};
 use serde::Serialize;
 
 use super::claim169::{int_key, Identity};
-use super::encoding::{cbor_bytes, cbor_head, cbor_int, cbor_text, MAJOR_ARRAY, MAJOR_MAP, MAJOR_TAG};
+use super::encoding::{cbor_bytes, cbor_head, cbor_int, cbor_text, MAJOR_MAP};
 use super::encrypt::{envelope_kid, is_encrypt0, EncryptionAlgorithm, EncryptionKey, NonceOrigin};
+use super::id::CredentialId;
 use super::keys::{Algorithm, IssuerKey, KeySet, SigningWindow};
-use super::status::CredentialId;
+use super::sign1::{sign1_into, sign1_protected_header, verify_cose};
+use super::zlib::{deflate, inflate_capped};
 use super::CredentialError;
 
 /// IANA CWT claim key of claim 169 (identity data).
@@ -30,11 +31,6 @@ const CWT_EXP: i64 = 4;
 const CWT_NBF: i64 = 5;
 const CWT_IAT: i64 = 6;
 const CWT_CTI: i64 = 7;
-/// COSE_Sign1 CBOR tag.
-const COSE_SIGN1_TAG: u64 = 18;
-/// COSE header labels.
-const HEADER_ALG: i64 = 1;
-const HEADER_KID: i64 = 4;
 
 /// The default zlib level: 0, a stored zlib stream written directly. Chosen by measurement (see
 /// docs/credentials.md): a typical credential (64-byte signature, 43-character kid, short
@@ -260,124 +256,6 @@ impl CredentialIssuer {
     }
 }
 
-/// The COSE_Sign1 protected header of `key`: `{1: alg, 4: kid}`.
-pub(crate) fn sign1_protected_header(key: &IssuerKey) -> Vec<u8> {
-    let mut protected = Vec::with_capacity(64);
-    cbor_head(&mut protected, MAJOR_MAP, 2);
-    cbor_int(&mut protected, HEADER_ALG);
-    cbor_int(&mut protected, key.alg().cose_id());
-    cbor_int(&mut protected, HEADER_KID);
-    cbor_bytes(&mut protected, key.kid().as_bytes());
-    protected
-}
-
-/// Sign `payload` as a tagged COSE_Sign1 into `cose` (cleared first), using `tbs` as scratch
-/// for the Sig_structure. Shared by credentials and status lists.
-pub(crate) fn sign1_into(
-    key: &IssuerKey,
-    protected: &[u8],
-    payload: &[u8],
-    tbs: &mut Vec<u8>,
-    cose: &mut Vec<u8>,
-) -> Result<(), CredentialError> {
-    // Sig_structure = ["Signature1", protected, external_aad = h'', payload]
-    tbs.clear();
-    cbor_head(tbs, MAJOR_ARRAY, 4);
-    cbor_text(tbs, "Signature1");
-    cbor_bytes(tbs, protected);
-    cbor_bytes(tbs, &[]);
-    cbor_bytes(tbs, payload);
-
-    // COSE_Sign1 = 18([protected, {}, payload, signature])
-    cose.clear();
-    cbor_head(cose, MAJOR_TAG, COSE_SIGN1_TAG);
-    cbor_head(cose, MAJOR_ARRAY, 4);
-    cbor_bytes(cose, protected);
-    cbor_head(cose, MAJOR_MAP, 0);
-    cbor_bytes(cose, payload);
-    cbor_head(cose, 2, 64); // both algorithms give 64-byte signatures
-    let before = cose.len();
-    key.sign_into(tbs, cose)?;
-    if cose.len() - before != 64 {
-        return Err(CredentialError::Signing);
-    }
-    Ok(())
-}
-
-/// The kid of a COSE structure: the protected header's, else the unprotected one's (empty if
-/// neither has one).
-pub(crate) fn header_kid<'a>(protected: &'a coset::Header, unprotected: &'a coset::Header) -> &'a [u8] {
-    if protected.key_id.is_empty() {
-        &unprotected.key_id
-    } else {
-        &protected.key_id
-    }
-}
-
-/// zlib-compress `input` into `out` (cleared first), reusing the thread's compressor.
-fn deflate(
-    slot: &mut Option<(u32, flate2::Compress)>,
-    level: u32,
-    input: &[u8],
-    out: &mut Vec<u8>,
-) -> Result<(), CredentialError> {
-    if level == 0 {
-        stored_zlib(input, out);
-        return Ok(());
-    }
-    let compressor = match slot {
-        Some((l, c)) if *l == level => {
-            c.reset();
-            c
-        }
-        _ => {
-            &mut slot
-                .insert((level, flate2::Compress::new(flate2::Compression::new(level), true)))
-                .1
-        }
-    };
-    out.clear();
-    out.reserve(input.len() + input.len() / 8 + 64);
-    loop {
-        let consumed = compressor.total_in() as usize;
-        let rest = input.get(consumed..).unwrap_or_default();
-        match compressor.compress_vec(rest, out, flate2::FlushCompress::Finish) {
-            Ok(flate2::Status::StreamEnd) => return Ok(()),
-            Ok(_) => out.reserve(out.capacity().max(64)),
-            Err(_) => return Err(CredentialError::Signing),
-        }
-    }
-}
-
-/// Level 0: a zlib stream of stored blocks, written directly (no deflate state to reset).
-fn stored_zlib(input: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.reserve(input.len() + input.len() / 65535 * 5 + 11);
-    out.extend_from_slice(&[0x78, 0x01]);
-    let mut blocks = input.chunks(65535).peekable();
-    if blocks.peek().is_none() {
-        out.extend_from_slice(&[0x01, 0x00, 0x00, 0xFF, 0xFF]);
-    }
-    while let Some(block) = blocks.next() {
-        let last = blocks.peek().is_none();
-        let len = block.len() as u16;
-        out.push(u8::from(last));
-        out.extend_from_slice(&len.to_le_bytes());
-        out.extend_from_slice(&(!len).to_le_bytes());
-        out.extend_from_slice(block);
-    }
-    let (mut a, mut b) = (1u32, 0u32);
-    for chunk in input.chunks(5552) {
-        for &byte in chunk {
-            a += u32::from(byte);
-            b += a;
-        }
-        a %= 65521;
-        b %= 65521;
-    }
-    out.extend_from_slice(&((b << 16) | a).to_be_bytes());
-}
-
 /// Verification settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyOptions {
@@ -536,86 +414,6 @@ pub fn verify_with_decryption(
     })
 }
 
-/// Inflate a zlib stream, refusing output above `cap` bytes and trailing garbage.
-pub(crate) fn inflate_capped(input: &[u8], cap: usize) -> Result<Vec<u8>, CredentialError> {
-    let mut decoder = flate2::read::ZlibDecoder::new(input);
-    let mut out = Vec::with_capacity(input.len().saturating_mul(3).min(cap));
-    let limit = u64::try_from(cap).unwrap_or(u64::MAX).saturating_add(1);
-    (&mut decoder)
-        .take(limit)
-        .read_to_end(&mut out)
-        .map_err(|_| CredentialError::BadZlib)?;
-    if out.len() > cap {
-        return Err(CredentialError::ZlibBomb { limit: cap });
-    }
-    if decoder.total_in() != input.len() as u64 {
-        return Err(CredentialError::BadZlib);
-    }
-    Ok(out)
-}
-
-/// Decode the COSE_Sign1, pick the key, check the algorithm and the signature. Returns the
-/// (now authenticated) payload.
-pub(crate) fn verify_cose(bytes: &[u8], keys: &KeySet) -> Result<(Vec<u8>, String, Algorithm), CredentialError> {
-    let sign1 = coset::CoseSign1::from_tagged_slice(bytes).map_err(|e| CredentialError::BadCose(cose_error(e)))?;
-    if !sign1.protected.header.crit.is_empty() {
-        return Err(CredentialError::BadCose(
-            "critical header parameters are not supported".into(),
-        ));
-    }
-    let kid_bytes = header_kid(&sign1.protected.header, &sign1.unprotected);
-    if kid_bytes.is_empty() {
-        return Err(CredentialError::MissingKid);
-    }
-    let kid_text = String::from_utf8_lossy(kid_bytes).into_owned();
-    let key = std::str::from_utf8(kid_bytes)
-        .ok()
-        .and_then(|k| keys.get(k))
-        .ok_or_else(|| CredentialError::UnknownKid { kid: kid_text.clone() })?;
-    // The algorithm must be integrity-protected: only the protected header counts.
-    let found = match &sign1.protected.header.alg {
-        None => None,
-        Some(RegisteredLabelWithPrivate::Assigned(a)) => Some(match a {
-            iana::Algorithm::EdDSA => Ok(Algorithm::EdDsa),
-            iana::Algorithm::ES256 => Ok(Algorithm::Es256),
-            other => Err(format!("{other:?}")),
-        }),
-        Some(RegisteredLabelWithPrivate::PrivateUse(i)) => Some(Err(format!("private {i}"))),
-        Some(RegisteredLabelWithPrivate::Text(t)) => Some(Err(format!("{t:?}"))),
-    };
-    match found {
-        Some(Ok(alg)) if alg == key.alg() => {}
-        other => {
-            let found = match other {
-                None => "none (no alg in protected header)".to_string(),
-                Some(Ok(a)) => a.name().to_string(),
-                Some(Err(s)) => s,
-            };
-            return Err(CredentialError::WrongAlgorithm {
-                kid: kid_text,
-                expected: key.alg().name(),
-                found,
-            });
-        }
-    }
-    let Some(payload) = sign1.payload.as_deref() else {
-        return Err(CredentialError::BadCose("detached payload is not supported".into()));
-    };
-    let tbs = sign1.tbs_data(b"");
-    if !key.verify(&tbs, &sign1.signature) {
-        return Err(CredentialError::BadSignature);
-    }
-    Ok((payload.to_vec(), kid_text, key.alg()))
-}
-
-fn cose_error(e: coset::CoseError) -> String {
-    match e {
-        coset::CoseError::DecodeFailed(_) => "not CBOR".into(),
-        coset::CoseError::ExtraneousData => "trailing data after the COSE structure".into(),
-        other => other.to_string(),
-    }
-}
-
 pub(crate) struct CwtClaims {
     iss: Option<String>,
     exp: Option<u64>,
@@ -677,7 +475,7 @@ pub(crate) fn parse_cwt(payload: &[u8]) -> Result<CwtClaims, CredentialError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use coset::{CoseSign1Builder, HeaderBuilder};
+    use coset::{iana, CoseSign1Builder, HeaderBuilder, TaggedCborSerializable};
 
     fn identity() -> Identity {
         Identity {

@@ -29,11 +29,11 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
-use super::cose::header_kid;
 use super::encoding::{
     b64url_decode, b64url_encode, cbor_bytes, cbor_head, cbor_int, cbor_text, MAJOR_ARRAY, MAJOR_MAP, MAJOR_TAG,
 };
 use super::secret::{create_private_dir, read_private_file, write_private_file, Wiped, Zeroizing};
+use super::sign1::header_kid;
 use super::CredentialError;
 
 /// COSE_Encrypt0 CBOR tag.

@@ -70,7 +70,7 @@ pub fn credential_cbor(data: &[u8]) {
     let f = fixed();
     match which % 4 {
         0 => drop(crate::cose::parse_cwt(rest)),
-        1 => drop(crate::cose::verify_cose(rest, &f.keys)),
+        1 => drop(crate::sign1::verify_cose(rest, &f.keys)),
         2 => {
             let _ = crate::encrypt::envelope_kid(rest);
             let _ = f.aes.decrypt(rest);

@@ -39,9 +39,12 @@ mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod id;
 mod keys;
 pub mod secret;
+mod sign1;
 mod status;
+mod zlib;
 
 pub use activation::{
     normalize_code, ActivationCode, ActivationSecret, ACTIVATION_ALPHABET, ACTIVATION_CODE_LEN, ACTIVATION_SECRET_FILE,
@@ -54,8 +57,9 @@ pub use cose::{
 pub use encoding::hex;
 pub use encrypt::{EncryptionAlgorithm, EncryptionKey, NonceOrigin, ENCRYPTION_KEY_SUFFIX};
 pub use error::CredentialError;
+pub use id::CredentialId;
 pub use keys::{
     generate_key_files, rotate_key_files, Algorithm, GeneratedKey, IssuerKey, Jwk, KeySet, PublicKey, Rotation,
     SigningWindow, ACTIVE_KID_FILE, PRIVATE_KEY_EXT, PUBLIC_JWK_SUFFIX,
 };
-pub use status::{CredentialId, StatusList};
+pub use status::StatusList;

@@ -1,4 +1,5 @@
-//! Revocation: credential ids and the signed status list verifiers fetch now and then.
+//! Revocation: the signed status list of revoked credential ids that verifiers fetch now and
+//! then.
 //!
 //! A status list is a COSE_Sign1 (signed by an issuer key from the same JWKS as the
 //! credentials) over a CWT-like map: `{1: iss, 4: exp, 6: iat, "revoked": bstr}`, where the
@@ -8,63 +9,19 @@
 //! stopped fetching notices instead of trusting an old list.
 
 use std::collections::BTreeSet;
-use std::fmt;
-use std::str::FromStr;
 
 use ciborium::Value;
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 
 use super::claim169::int_key;
-use super::encoding::{cbor_bytes, cbor_head, cbor_int, cbor_text, hex, hex_decode, MAJOR_MAP};
+use super::encoding::{cbor_bytes, cbor_head, cbor_int, cbor_text, MAJOR_MAP};
+use super::id::CredentialId;
 use super::keys::{IssuerKey, KeySet};
 use super::{CredentialError, VerifiedCredential};
 
 const REVOKED_KEY: &str = "revoked";
 /// Largest status list accepted (4 M revoked ids).
 const MAX_STATUS_LIST: usize = 64 << 20;
-
-/// A credential id (CWT `cti`), 16 bytes, shown as 32 hex digits.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CredentialId(pub [u8; 16]);
-
-impl CredentialId {
-    /// From exactly 16 bytes.
-    pub fn from_slice(b: &[u8]) -> Option<Self> {
-        b.try_into().ok().map(Self)
-    }
-
-    /// The bytes.
-    pub fn as_bytes(&self) -> &[u8; 16] {
-        &self.0
-    }
-}
-
-impl fmt::Display for CredentialId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex(&self.0))
-    }
-}
-
-impl fmt::Debug for CredentialId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "CredentialId({self})")
-    }
-}
-
-impl FromStr for CredentialId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        hex_decode(s.trim())
-            .and_then(|b| Self::from_slice(&b))
-            .ok_or_else(|| format!("{s:?} is not a credential id (32 hex digits)"))
-    }
-}
-
-impl Serialize for CredentialId {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.to_string())
-    }
-}
 
 /// The revoked credential ids of one issuer at one time, valid until `expires_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -98,9 +55,9 @@ impl StatusList {
         cbor_head(&mut payload, 0, self.issued_at);
         cbor_text(&mut payload, REVOKED_KEY);
         cbor_bytes(&mut payload, &ids);
-        let protected = super::cose::sign1_protected_header(key);
+        let protected = super::sign1::sign1_protected_header(key);
         let (mut tbs, mut cose) = (Vec::new(), Vec::new());
-        super::cose::sign1_into(key, &protected, &payload, &mut tbs, &mut cose)?;
+        super::sign1::sign1_into(key, &protected, &payload, &mut tbs, &mut cose)?;
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
         std::io::Write::write_all(&mut z, &cose).map_err(|_| CredentialError::Signing)?;
         z.finish().map_err(|_| CredentialError::Signing)
@@ -109,8 +66,8 @@ impl StatusList {
     /// Verify a signed list against the issuers' key set at time `now`.
     pub fn verify(bytes: &[u8], keys: &KeySet, now: u64) -> Result<Self, CredentialError> {
         let bad = |m: &str| CredentialError::BadStatusList(m.to_string());
-        let cose = super::cose::inflate_capped(bytes, MAX_STATUS_LIST)?;
-        let (payload, kid, _) = super::cose::verify_cose(&cose, keys)?;
+        let cose = super::zlib::inflate_capped(bytes, MAX_STATUS_LIST)?;
+        let (payload, kid, _) = super::sign1::verify_cose(&cose, keys)?;
         let value: Value = ciborium::de::from_reader(&payload[..]).map_err(|_| bad("payload is not CBOR"))?;
         let Value::Map(entries) = value else {
             return Err(bad("payload is not a map"));

@@ -1,6 +1,9 @@
-//! Synthetic NIKs that always pass [`ikd_engine::nik::Nik::parse`].
+//! NIKs: synthetic ones that always pass [`ikd_engine::nik::Nik::parse`], and the unique NIK
+//! (and birth date) of each demo identity in one of the demo's regions.
 
 use ikd_engine::nik::{days_in_month, province_name, PROVINCES};
+
+use std::collections::HashSet;
 
 use crate::rng::DemoRng;
 
@@ -52,6 +55,54 @@ pub fn synthetic_nik(
         rng.range(1, 9999) as u16
     };
     format!("{province:02}{regency:02}{district:02}{day:02}{month:02}{yy:02}{serial:04}")
+}
+
+/// Regions used for the demo: province code and a few real regency / city codes.
+pub(crate) const REGIONS: [(u8, &[u8]); 5] = [
+    (31, &[71, 72, 73, 74, 75]), // DKI Jakarta: the five kota administrasi
+    (32, &[1, 4, 73, 75]),       // Jawa Barat: Kab. Bogor, Kab. Bandung, Kota Bandung, Kota Bekasi
+    (35, &[7, 15, 73, 78]),      // Jawa Timur: Kab. Malang, Sidoarjo, Kota Malang, Kota Surabaya
+    (51, &[3, 4, 71]),           // Bali: Badung, Gianyar, Kota Denpasar
+    (73, &[6, 71]),              // Sulawesi Selatan: Gowa, Kota Makassar
+];
+
+fn days_in(month: u8, year: u16) -> u8 {
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// A unique, valid synthetic NIK plus its birth date.
+pub(crate) fn new_person_nik(
+    rng: &mut DemoRng,
+    used: &mut HashSet<String>,
+    province: u8,
+    regency: u8,
+    female: bool,
+) -> (String, (u16, u8, u8)) {
+    let year = rng.range(1955, 2006) as u16;
+    let month = rng.range(1, 12) as u8;
+    let day = rng.range(1, u32::from(days_in(month, year))) as u8;
+    let district = rng.range(1, 24) as u8;
+    loop {
+        let serial = rng.range(1, 2999) as u16;
+        let nik = synthetic_nik(
+            rng,
+            province,
+            regency,
+            district,
+            (day, month, (year % 100) as u8),
+            female,
+            serial,
+        );
+        if used.insert(nik.clone()) {
+            return (nik, (year, month, day));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,7 +1,10 @@
 //! Alignment: a least-squares similarity transform (rotation, uniform scale, translation) from
 //! the 5 detected landmarks to the embedder's template, then a bilinear warp into the chip.
 
-use crate::detect::Point;
+use crate::detect::{Detection, Point};
+use crate::error::FaceRejection;
+use crate::intake::DecodedImage;
+use crate::reason::Reason;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -127,6 +130,22 @@ pub fn align(
         chip: warp(image, &transform, width, height),
         transform,
         landmark_residual: residual,
+    })
+}
+
+/// Aligns on a detection's landmarks (original coordinates of a decoded image) into a `w` x `h`
+/// chip; degenerate landmarks (all in one place) are a `pose` refusal.
+pub(crate) fn align_detection(
+    image: &DecodedImage,
+    face: &Detection,
+    template: &[[f32; 2]; 5],
+    w: u32,
+    h: u32,
+) -> Result<AlignedFace, FaceRejection> {
+    let working = face.scaled(image.scale);
+    align(&image.pixels, &working.landmarks, template, w, h).ok_or_else(|| FaceRejection {
+        reason: Reason::Pose,
+        detail: "landmarks are degenerate (all in one place)".into(),
     })
 }
 

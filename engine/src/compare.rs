@@ -13,6 +13,7 @@
 //! model run. The bounds were chosen on LFW View 1 so that the early decisions agree with the
 //! full fusion and add no false match there.
 
+use crate::embed::ModelEmbedding;
 use crate::models::{OperatingPoint, OperatingPointSpec, ScoreStats};
 use crate::reason::Reason;
 use serde::{Deserialize, Serialize};
@@ -167,6 +168,81 @@ impl Matcher {
             _ => None,
         }
     }
+
+    /// The z-score of model `k`'s cosine.
+    pub fn z(&self, k: usize, cosine: f32) -> f32 {
+        self.stats.get(k).map_or(cosine, |s| s.z(cosine))
+    }
+
+    /// Model `k`'s (id `model`) view of a pair with this cosine.
+    pub fn score(&self, k: usize, model: &str, cosine: f32) -> ModelScore {
+        ModelScore {
+            model: model.to_owned(),
+            cosine,
+            z: self.z(k, cosine),
+        }
+    }
+
+    /// The verdict on the scores of the models that ran, with this matcher's threshold and id.
+    /// With fewer scores than models the cascade's bounds decide; where they do not, the
+    /// verdict is `rejected`.
+    pub fn verdict(&self, model_scores: Vec<ModelScore>, detector_model: &str) -> Verdict {
+        let zs: Vec<f32> = model_scores.iter().map(|s| s.z).collect();
+        let decision = self.decide(&zs);
+        Verdict {
+            decision: decision.unwrap_or(Decision::Rejected),
+            score: Some(Matcher::fused(&zs)),
+            threshold: self.threshold,
+            operating_point: self.operating_point,
+            reason: None,
+            detail: decision
+                .is_none()
+                .then(|| format!("only {} of {} embedders scored", zs.len(), self.len())),
+            detector_model: detector_model.to_owned(),
+            matcher: self.id.clone(),
+            model_scores,
+        }
+    }
+
+    /// A `rejected` verdict with a reason, before any comparison.
+    pub fn rejected(&self, reason: Reason, detail: String, detector_model: &str) -> Verdict {
+        Verdict {
+            decision: Decision::Rejected,
+            score: None,
+            threshold: self.threshold,
+            operating_point: self.operating_point,
+            reason: Some(reason),
+            detail: Some(detail),
+            detector_model: detector_model.to_owned(),
+            matcher: self.id.clone(),
+            model_scores: Vec::new(),
+        }
+    }
+}
+
+/// Why a stored reference cannot be compared with embedders `(id, dims)`, if it cannot: it
+/// lacks one of them, or holds one with another length.
+pub(crate) fn reference_mismatch<'a>(
+    embedders: impl IntoIterator<Item = (&'a str, usize)>,
+    reference: &[ModelEmbedding],
+) -> Option<String> {
+    embedders
+        .into_iter()
+        .find_map(|(id, dims)| match reference.iter().find(|e| e.model == id) {
+            None => Some(format!(
+                "the reference has no {id} embedding (it holds {}); extend the gallery with `ikd gallery build`",
+                reference
+                    .iter()
+                    .map(|e| e.model.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Some(e) if e.embedding.len() != dims => Some(format!(
+                "the reference's {id} embedding has {} values, the model makes {dims}",
+                e.embedding.len(),
+            )),
+            Some(_) => None,
+        })
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! (strides 8, 16, 32) and apply NMS, as described in `models/MODELS.md`.
 
 use crate::error::ModelError;
+use crate::intake::DecodedImage;
 use crate::models::{ColourOrder, LoadedModel};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
@@ -161,6 +162,18 @@ impl Detector {
         }
         let (input, resized) = self.input_for(image.width(), image.height());
         input.detect(image, resized, score_threshold, nms_iou)
+    }
+
+    /// All faces in a decoded image, in original image coordinates, best score first.
+    pub(crate) fn detect_decoded(
+        &self,
+        image: &DecodedImage,
+        score_threshold: f32,
+        nms_iou: f32,
+    ) -> Result<Vec<Detection>, ModelError> {
+        let faces = self.detect(&image.pixels, score_threshold, nms_iou)?;
+        let back = 1.0 / image.scale.max(1e-6);
+        Ok(faces.iter().map(|d| d.scaled(back)).collect())
     }
 }
 

@@ -3,10 +3,10 @@
 
 use crate::align::{self, AlignedFace};
 use crate::backend::{BackendConfig, InferenceBackend};
-use crate::compare::{Decision, Matcher, ModelScore, Verdict};
-use crate::detect::{BoundingBox, Detection, Detector, Point};
+use crate::compare::{self, Decision, Matcher, ModelScore, Verdict};
+use crate::detect::{Detection, Detector, Point};
 use crate::embed::{Embedder, Embedding, ModelEmbedding};
-use crate::error::{Error, FaceRejection};
+use crate::error::Error;
 use crate::intake::{self, DecodedImage, ImageLimits};
 use crate::models::{self, LoadedModel, Manifest, ModelRole, OperatingPoint, ScoreStats};
 use crate::portrait::{self, portrait_landmarks, Portrait, PORTRAIT_SIZES};
@@ -172,6 +172,19 @@ pub struct Analysis {
     /// The template, or why there is none.
     pub result: Result<FaceTemplate, Error>,
     pub timings: StageTimings,
+}
+
+impl ImageInfo {
+    /// The facts of `decoded`, made of `bytes`.
+    fn of(decoded: &DecodedImage, bytes: &[u8]) -> Self {
+        ImageInfo {
+            format: decoded.format.to_owned(),
+            width: decoded.width,
+            height: decoded.height,
+            exif_orientation: decoded.exif_orientation,
+            sha256: models::sha256_hex(bytes),
+        }
+    }
 }
 
 impl Analysis {
@@ -366,9 +379,7 @@ impl Engine {
     /// All faces in a decoded image, in original image coordinates, best score first.
     pub fn detect(&self, image: &DecodedImage) -> Result<Vec<Detection>, Error> {
         let q = &self.config.quality;
-        let faces = self.detector.detect(&image.pixels, q.detection_threshold, q.nms_iou)?;
-        let back = 1.0 / image.scale.max(1e-6);
-        Ok(faces.iter().map(|d| d.scaled(back)).collect())
+        Ok(self.detector.detect_decoded(image, q.detection_threshold, q.nms_iou)?)
     }
 
     /// Landmark refinement: the face's landmarks from a second detection on a crop where the
@@ -376,25 +387,13 @@ impl Engine {
     /// no face near the first one, the detection comes back unchanged.
     pub fn refine(&self, image: &DecodedImage, face: &Detection) -> Result<Detection, Error> {
         let q = &self.config.quality;
-        let working = face.scaled(image.scale);
-        let refined = refine::refine_landmarks(
+        Ok(refine::refine_detection(
             &self.detector,
-            &image.pixels,
-            &working,
+            image,
+            face,
             q.detection_threshold,
             q.nms_iou,
-        )?;
-        let back = 1.0 / image.scale.max(1e-6);
-        Ok(match refined {
-            Some(landmarks) => Detection {
-                landmarks: landmarks.map(|p| Point {
-                    x: p.x * back,
-                    y: p.y * back,
-                }),
-                ..*face
-            },
-            None => *face,
-        })
+        )?)
     }
 
     /// Warps a face (original coordinates) into the input chip of embedder `k` (an index into
@@ -402,7 +401,7 @@ impl Engine {
     pub fn align(&self, image: &DecodedImage, face: &Detection, k: usize) -> Result<AlignedFace, Error> {
         let slot = self.slot(k)?;
         let (w, h) = slot.info.input_size;
-        warp(image, face, &slot.template, w, h)
+        Ok(align::align_detection(image, face, &slot.template, w, h)?)
     }
 
     /// Embeds an aligned chip with embedder `k`.
@@ -456,13 +455,7 @@ impl Engine {
                 return (analysis, Err(()));
             }
         };
-        let info = ImageInfo {
-            format: decoded.format.to_owned(),
-            width: decoded.width,
-            height: decoded.height,
-            exif_orientation: decoded.exif_orientation,
-            sha256: models::sha256_hex(bytes),
-        };
+        let info = ImageInfo::of(&decoded, bytes);
         analysis.image = Some(info.clone());
         match self.capture_decoded(decoded, info, policy, &mut analysis) {
             Ok(capture) => (analysis, Ok(capture)),
@@ -510,7 +503,7 @@ impl Engine {
         // embedders run.
         let started = Instant::now();
         let (side, template) = (align::CANONICAL_SIZE, &align::CANONICAL_TEMPLATE);
-        let canonical_chip = warp(&decoded, &aligned_on, template, side, side)?;
+        let canonical_chip = align::align_detection(&decoded, &aligned_on, template, side, side)?;
         let sharpness = quality::sharpness(&canonical_chip.chip);
         a.timings.align += started.elapsed();
         report.sharpness = Some(sharpness);
@@ -520,12 +513,7 @@ impl Engine {
             quality: report,
         };
         a.face = Some(face.clone());
-        if sharpness < q.min_sharpness {
-            return Err(Error::Face(FaceRejection {
-                reason: Reason::Blurred,
-                detail: format!("sharpness {sharpness:.3} is below {:.3}", q.min_sharpness),
-            }));
-        }
+        quality::check_sharpness(sharpness, q)?;
         Ok(Capture {
             decoded,
             aligned_on,
@@ -581,7 +569,7 @@ impl Engine {
 
     /// The z-score of embedder `k`'s cosine.
     pub fn z_score(&self, k: usize, cosine: f32) -> f32 {
-        self.matcher.stats.get(k).map_or(cosine, |s| s.z(cosine))
+        self.matcher.z(k, cosine)
     }
 
     /// Scores two sets of embeddings model by model, in the matcher's order; `None` when
@@ -598,11 +586,7 @@ impl Engine {
     }
 
     fn model_score(&self, k: usize, cosine: f32) -> ModelScore {
-        ModelScore {
-            model: self.embedders[k].info.id.clone(),
-            cosine,
-            z: self.z_score(k, cosine),
-        }
+        self.matcher.score(k, &self.embedders[k].info.id, cosine)
     }
 
     /// What the cascade decides after the first `zs.len()` embedders' z-scores: `None` when
@@ -616,57 +600,22 @@ impl Engine {
     /// not, the verdict is `rejected` (a caller that stops early must ask
     /// [`Engine::cascade_decision`] first).
     pub fn decide(&self, model_scores: Vec<ModelScore>) -> Verdict {
-        let zs: Vec<f32> = model_scores.iter().map(|s| s.z).collect();
-        let decision = self.matcher.decide(&zs);
-        Verdict {
-            decision: decision.unwrap_or(Decision::Rejected),
-            score: Some(Matcher::fused(&zs)),
-            threshold: self.matcher.threshold,
-            operating_point: self.matcher.operating_point,
-            reason: None,
-            detail: decision
-                .is_none()
-                .then(|| format!("only {} of {} embedders scored", zs.len(), self.embedders.len())),
-            detector_model: self.detector_id.clone(),
-            matcher: self.matcher.id.clone(),
-            model_scores,
-        }
+        self.matcher.verdict(model_scores, &self.detector_id)
     }
 
     /// A `rejected` verdict with a reason.
     pub fn rejected(&self, reason: Reason, detail: impl Into<String>) -> Verdict {
-        Verdict {
-            decision: Decision::Rejected,
-            score: None,
-            threshold: self.matcher.threshold,
-            operating_point: self.matcher.operating_point,
-            reason: Some(reason),
-            detail: Some(detail.into()),
-            detector_model: self.detector_id.clone(),
-            matcher: self.matcher.id.clone(),
-            model_scores: Vec::new(),
-        }
+        self.matcher.rejected(reason, detail.into(), &self.detector_id)
     }
 
     /// Why `reference` cannot be compared with this engine's embedders, if it cannot.
     fn reference_mismatch(&self, reference: &[ModelEmbedding]) -> Option<String> {
-        self.embedders.iter().find_map(|slot| {
-            let id = &slot.info.id;
-            match reference.iter().find(|e| &e.model == id) {
-                None => {
-                    Some(format!(
-                    "the reference has no {id} embedding (it holds {}); extend the gallery with `ikd gallery build`",
-                    reference.iter().map(|e| e.model.as_str()).collect::<Vec<_>>().join(", ")
-                ))
-                }
-                Some(e) if e.embedding.len() != slot.info.dims => Some(format!(
-                    "the reference's {id} embedding has {} values, the model makes {}",
-                    e.embedding.len(),
-                    slot.info.dims
-                )),
-                Some(_) => None,
-            }
-        })
+        compare::reference_mismatch(
+            self.embedders
+                .iter()
+                .map(|slot| (slot.info.id.as_str(), slot.info.dims)),
+            reference,
+        )
     }
 
     /// Verifies a selfie against stored embeddings (one per embedder of this engine, tagged by
@@ -751,7 +700,7 @@ impl Engine {
                 .unwrap_or_else(|| Error::Internal("capture failed without an error".into())));
         };
         let (w, h) = PORTRAIT_SIZES[0];
-        Ok(warp(&capture.decoded, &capture.aligned_on, &portrait_landmarks(w, h), w, h)?.chip)
+        Ok(align::align_detection(&capture.decoded, &capture.aligned_on, &portrait_landmarks(w, h), w, h)?.chip)
     }
 
     /// The holder's portrait of an ID photo as a JPEG of at most `budget` bytes
@@ -795,44 +744,22 @@ impl Engine {
     fn portrait_capture(&self, bytes: &[u8]) -> (Analysis, Result<Capture, ()>) {
         let mut analysis = Analysis::not_run();
         let decoded = self.decode_timed(bytes, &mut analysis);
-        let decoded = match decoded {
-            Ok(d) if portrait::is_portrait_size(d.width, d.height) => d,
-            Ok(d) => {
-                analysis.result = Err(Error::Face(FaceRejection {
-                    reason: Reason::NoPortrait,
-                    detail: format!(
-                        "the photo is {}x{}; a portrait is 4:5, 48 to 240 px wide",
-                        d.width, d.height
-                    ),
-                }));
-                return (analysis, Err(()));
-            }
+        let decoded = match decoded.and_then(|d| {
+            portrait::check_portrait_size(d.width, d.height)?;
+            Ok(d)
+        }) {
+            Ok(d) => d,
             Err(e) => {
                 analysis.result = Err(e);
                 return (analysis, Err(()));
             }
         };
-        let image = ImageInfo {
-            format: decoded.format.to_owned(),
-            width: decoded.width,
-            height: decoded.height,
-            exif_orientation: decoded.exif_orientation,
-            sha256: models::sha256_hex(bytes),
-        };
+        let image = ImageInfo::of(&decoded, bytes);
         analysis.image = Some(image.clone());
         let (w, h) = (decoded.width, decoded.height);
-        let detection = Detection {
-            bbox: BoundingBox {
-                x: 0.0,
-                y: 0.0,
-                width: w as f32,
-                height: h as f32,
-            },
-            score: 1.0,
-            landmarks: portrait::portrait_points(w, h),
-        };
+        let detection = portrait::portrait_detection(w, h);
         let started = Instant::now();
-        let canonical_chip = match warp(
+        let canonical_chip = match align::align_detection(
             &decoded,
             &detection,
             &align::CANONICAL_TEMPLATE,
@@ -841,7 +768,7 @@ impl Engine {
         ) {
             Ok(c) => c,
             Err(e) => {
-                analysis.result = Err(e);
+                analysis.result = Err(e.into());
                 return (analysis, Err(()));
             }
         };
@@ -928,23 +855,6 @@ impl Engine {
             id_photo: id_a,
         })
     }
-}
-
-/// Aligns on a detection's landmarks (original coordinates) into a `w` x `h` chip.
-fn warp(
-    image: &DecodedImage,
-    face: &Detection,
-    template: &[[f32; 2]; 5],
-    w: u32,
-    h: u32,
-) -> Result<AlignedFace, Error> {
-    let working = face.scaled(image.scale);
-    align::align(&image.pixels, &working.landmarks, template, w, h).ok_or_else(|| {
-        Error::Face(FaceRejection {
-            reason: Reason::Pose,
-            detail: "landmarks are degenerate (all in one place)".into(),
-        })
-    })
 }
 
 /// A selfie compared with an ID photo, with what was seen in each.

@@ -10,7 +10,9 @@
 use image::imageops::FilterType;
 use image::RgbImage;
 
-use crate::detect::Point;
+use crate::detect::{BoundingBox, Detection, Point};
+use crate::error::FaceRejection;
+use crate::reason::Reason;
 
 /// Portrait sizes, largest first: the encoder steps down when a budget cannot hold the larger
 /// size at [`MIN_QUALITY`].
@@ -59,6 +61,32 @@ pub(crate) fn portrait_points(width: u32, height: u32) -> [Point; 5] {
 /// Whether an image of this size can be a portrait: 4:5 (±1 px) and between 48 and 240 px wide.
 pub fn is_portrait_size(width: u32, height: u32) -> bool {
     (48..=240).contains(&width) && (i64::from(height) - i64::from(width) * 5 / 4).abs() <= 1
+}
+
+/// A decoded image of this size as a portrait, or the `no_portrait` refusal.
+pub(crate) fn check_portrait_size(width: u32, height: u32) -> Result<(), FaceRejection> {
+    if is_portrait_size(width, height) {
+        return Ok(());
+    }
+    Err(FaceRejection {
+        reason: Reason::NoPortrait,
+        detail: format!("the photo is {width}x{height}; a portrait is 4:5, 48 to 240 px wide"),
+    })
+}
+
+/// The face of a `width` x `height` portrait as a detection: the whole image, its landmarks
+/// where the portrait geometry puts them (the detector does not run on a portrait).
+pub(crate) fn portrait_detection(width: u32, height: u32) -> Detection {
+    Detection {
+        bbox: BoundingBox {
+            x: 0.0,
+            y: 0.0,
+            width: width as f32,
+            height: height as f32,
+        },
+        score: 1.0,
+        landmarks: portrait_points(width, height),
+    }
 }
 
 /// A portrait compressed to a budget.

@@ -299,6 +299,17 @@ pub fn check_geometry(
     Ok(())
 }
 
+/// The sharpness gate: a face whose canonical chip measured below `min_sharpness` is `blurred`.
+pub(crate) fn check_sharpness(sharpness: f32, cfg: &QualityConfig) -> Result<(), FaceRejection> {
+    if sharpness < cfg.min_sharpness {
+        return Err(reject(
+            Reason::Blurred,
+            format!("sharpness {sharpness:.3} is below {:.3}", cfg.min_sharpness),
+        ));
+    }
+    Ok(())
+}
+
 /// Contrast-independent sharpness of an aligned chip: Var(Laplacian) / Var(grey) over the
 /// central region (eyes, nose, mouth, so background and hair do not count), measured at half
 /// the chip's resolution (2x2 averages). At full resolution pixel noise and the 8-bit banding

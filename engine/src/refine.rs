@@ -11,6 +11,7 @@
 use crate::align;
 use crate::detect::{Detection, Detector, Point};
 use crate::error::ModelError;
+use crate::intake::DecodedImage;
 use image::RgbImage;
 
 /// The canonical chip's side as a fraction of the detector input's shorter side in the crop.
@@ -21,6 +22,31 @@ pub const CHIP_FILL: f32 = 0.94;
 /// inter-eye distance (mean over the 5 points) of where the first put them; otherwise it found
 /// something else and the first landmarks stand.
 const MAX_SHIFT: f32 = 0.25;
+
+/// The detection `face` (original coordinates of `image`) with the landmarks of a second
+/// detection on a crop where the face is upright and of a fixed size; unchanged when that
+/// second look finds no face near the first one.
+pub(crate) fn refine_detection(
+    detector: &Detector,
+    image: &DecodedImage,
+    face: &Detection,
+    score_threshold: f32,
+    nms_iou: f32,
+) -> Result<Detection, ModelError> {
+    let working = face.scaled(image.scale);
+    let refined = refine_landmarks(detector, &image.pixels, &working, score_threshold, nms_iou)?;
+    let back = 1.0 / image.scale.max(1e-6);
+    Ok(match refined {
+        Some(landmarks) => Detection {
+            landmarks: landmarks.map(|p| Point {
+                x: p.x * back,
+                y: p.y * back,
+            }),
+            ..*face
+        },
+        None => *face,
+    })
+}
 
 /// The chosen face's landmarks after a second detection on a normalised crop, or `None` when
 /// the second look finds no face near the expected place (the caller keeps the first landmarks).

@@ -1,5 +1,5 @@
 //! `ikd`: the command line of ikd-engine. Glue only: parse flags, call one command, map errors to
-//! exit codes. Every command lives in its own file under `cmd/`; batch machinery under `batch/`.
+//! exit codes. Every command lives in its own file under `cmd/`, its work in the library.
 //!
 //! Exit codes: 0 success (any face decision), 1 failure (I/O, engine fault), 2 usage error,
 //! 3 an invalid credential (`credential verify`), 4 a batch run finished with failed chunks.
@@ -51,7 +51,7 @@ enum Command {
     #[command(subcommand)]
     Review(cmd::review::ReviewCommand),
     /// Write a finished run's report: one self-contained HTML page.
-    Report(cmd::run_report::ReportArgs),
+    Report(cmd::report::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         Command::Keys(c) => cmd::keys::run(c),
         Command::Credential(c) => cmd::credential::run(c),
         Command::Review(c) => cmd::review::run(c),
-        Command::Report(a) => cmd::run_report::run(a),
+        Command::Report(a) => cmd::report::run(a),
     };
     match result {
         Ok(code) => code,

@@ -6,10 +6,9 @@
 //! deleted. A crash in between leaves both, and readers skip the replaced runs; the next build
 //! or compaction deletes them ([`finish_interrupted`]).
 
-use super::gallery::{batch_templates, embedding_columns, gallery_schema, gallery_writer_properties, next_part};
-use super::gallery::{templates_batch, ModelColumn, Template, ROW_GROUP_ROWS};
+use super::gallery_part::{batch_templates, embedding_columns, gallery_schema, gallery_writer_properties, next_part};
+use super::gallery_part::{compacted_from, templates_batch, ModelColumn, Template, COMPACTED_FROM_KEY, ROW_GROUP_ROWS};
 use super::index::{province_dir, provinces_on_disk};
-use super::lookup::{compacted_from, COMPACTED_FROM_KEY};
 use super::part_files;
 use super::results::AtomicParquetWriter;
 use anyhow::{bail, Context};

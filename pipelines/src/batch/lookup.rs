@@ -8,7 +8,7 @@
 //! 1. reads that row group's page index (offset index of the needed columns, column index of
 //!    `nik`), from a byte-bounded LRU cache or from the file;
 //! 2. selects the `nik` pages whose min/max can hold one of the NIKs;
-//! 3. reads just those rows (one page of [`PAGE_ROWS`](super::gallery::PAGE_ROWS) entries per
+//! 3. reads just those rows (one page of [`PAGE_ROWS`](super::gallery_part::PAGE_ROWS) entries per
 //!    column) and keeps the entries asked for.
 //!
 //! Files written without a page index (older galleries) still work: their row groups are read
@@ -16,7 +16,7 @@
 //! until the next build or compaction removes them, so no NIK is ever seen twice.
 
 use super::encoding::EmbeddingEncoding;
-use super::gallery::embedding_columns;
+use super::gallery_part::{compacted_from, embedding_columns};
 use super::index::{province_dir, provinces_on_disk};
 use super::{part_files, unhex32};
 use anyhow::{bail, Context};
@@ -39,9 +39,6 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
-
-/// Footer key of a compacted part file: the comma-separated names of the runs it replaces.
-pub const COMPACTED_FROM_KEY: &str = "ikd.compacted_from";
 
 /// Default byte budget of the page-index cache.
 pub const DEFAULT_CACHE_BYTES: usize = 64 << 20;
@@ -562,18 +559,6 @@ impl GalleryReader {
     }
 }
 
-/// The runs a part file's footer says it replaces (`ikd.compacted_from`).
-pub fn compacted_from(meta: &parquet::file::metadata::FileMetaData) -> Vec<String> {
-    meta.key_value_metadata()
-        .into_iter()
-        .flatten()
-        .filter(|kv| kv.key == COMPACTED_FROM_KEY)
-        .filter_map(|kv| kv.value.as_deref())
-        .flat_map(|v| v.split(','))
-        .map(str::to_owned)
-        .collect()
-}
-
 /// Names of runs that a compacted file among `opened` replaces.
 fn replaced_runs(opened: &[(PartFile, Vec<String>)]) -> BTreeSet<String> {
     opened.iter().flat_map(|(_, r)| r.iter().cloned()).collect()
@@ -583,7 +568,7 @@ fn replaced_runs(opened: &[(PartFile, Vec<String>)]) -> BTreeSet<String> {
 mod tests {
     use super::*;
     use crate::batch::compact::{compact, finish_interrupted};
-    use crate::batch::gallery::{write_synthetic_part, ModelColumn, SyntheticEntry, PAGE_ROWS, ROW_GROUP_ROWS};
+    use crate::batch::gallery_part::{write_synthetic_part, ModelColumn, SyntheticEntry, PAGE_ROWS, ROW_GROUP_ROWS};
     use ikd_datasets::synthetic::{synthetic_niks, TemplateSampler};
 
     const DIMS: [usize; 2] = [8, 4];

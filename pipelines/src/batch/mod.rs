@@ -2,6 +2,8 @@
 //!
 //! * [`table`]: streaming CSV / Parquet reader (fixed column list, chunk at a time).
 //! * [`gallery`]: `ikd gallery build` (province-partitioned Parquet templates + rejects).
+//! * [`gallery_part`]: a gallery part file: schema, embedding columns, writer settings, reading
+//!   and writing entries, the compaction marker.
 //! * [`encoding`]: how templates are stored (f32, f16, int8 with a per-vector scale).
 //! * [`index`]: where partitions live.
 //! * [`lookup`]: point lookups of a chunk's NIKs, reading only the pages that can hold them.
@@ -15,6 +17,7 @@
 pub mod compact;
 pub mod encoding;
 pub mod gallery;
+pub mod gallery_part;
 pub mod index;
 pub mod lookup;
 pub mod paths;

@@ -5,7 +5,7 @@
 //! sorted run with the gallery's own writer, and optionally a requests file that asks for them.
 
 use super::encoding::EmbeddingEncoding;
-use super::gallery::{
+use super::gallery_part::{
     batch_templates, embedding_columns, next_part, write_synthetic_part, ModelColumn, SyntheticEntry, ROW_GROUP_ROWS,
 };
 use super::index::{province_dir, provinces_on_disk};

@@ -1,7 +1,9 @@
-//! Flags shared by the commands that build an engine.
+//! What several commands share: the flags that build an engine, reading an input file, and the
+//! JSON view of what the engine saw in one image (`compare`, `embed`).
 
 use anyhow::Context;
-use ikd_engine::{Engine, EngineConfig};
+use ikd_engine::{Analysis, Engine, EngineConfig};
+use serde_json::{json, Value};
 use std::path::PathBuf;
 
 /// How to build the engine: a TOML configuration file and/or single overrides.
@@ -108,5 +110,30 @@ pub fn read_input(path: &std::path::Path) -> Result<Vec<u8>, std::process::ExitC
     std::fs::read(path).map_err(|e| {
         eprintln!("ikd: cannot read {}: {e}", path.display());
         std::process::ExitCode::from(2)
+    })
+}
+
+/// What the engine saw in one image: image facts, every face, the chosen face with quality,
+/// and the error (reason code + message) if it was refused.
+pub fn analysis_json(path: &str, a: &Analysis) -> Value {
+    let error = a.result.as_ref().err().map(|e| {
+        json!({
+            "reason": e.reason().map(|r| r.as_str()),
+            "message": e.to_string(),
+        })
+    });
+    json!({
+        "path": path,
+        "image": a.image,
+        "faces": a.faces,
+        "face": a.face,
+        "error": error,
+        "timings_ms": {
+            "decode": a.timings.decode.as_secs_f64() * 1e3,
+            "detect": a.timings.detect.as_secs_f64() * 1e3,
+            "align": a.timings.align.as_secs_f64() * 1e3,
+            "embed": a.timings.embed.as_secs_f64() * 1e3,
+        },
+        "embedder_runs": a.timings.embedder_runs,
     })
 }

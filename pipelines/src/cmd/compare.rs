@@ -1,7 +1,6 @@
 //! `ikd compare SELFIE ID_PHOTO`: one 1:1 decision with everything seen in both images.
 
-use super::common::{read_input, EngineArgs};
-use super::report::analysis_json;
+use super::common::{analysis_json, read_input, EngineArgs};
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;

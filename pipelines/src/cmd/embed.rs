@@ -1,7 +1,6 @@
 //! `ikd embed IMAGE`: the face template of one image.
 
-use super::common::{read_input, EngineArgs};
-use super::report::analysis_json;
+use super::common::{analysis_json, read_input, EngineArgs};
 use ikd_engine::FacePolicy;
 use serde_json::json;
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 
 use super::common::EngineArgs;
 use crate::batch::encoding::EmbeddingEncoding;
-use crate::batch::gallery::{build, GalleryBuildConfig};
+use crate::batch::gallery::{build, id_photo_config, GalleryBuildConfig};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -90,7 +90,7 @@ pub fn run(cmd: GalleryCommand) -> anyhow::Result<ExitCode> {
                 eprintln!("ikd: cannot read {}", args.photos.display());
                 return Ok(ExitCode::from(2));
             }
-            let engine = gallery_engine(&args.engine, args.sharpness_gate)?;
+            let engine = ikd_engine::Engine::new(id_photo_config(args.engine.engine_config()?, args.sharpness_gate))?;
             let mut cfg = GalleryBuildConfig::new(args.photos, args.out);
             cfg.chunk_size = args.chunk_size.max(1);
             cfg.flush_rows = args.flush_rows.max(1);
@@ -126,13 +126,4 @@ pub fn run(cmd: GalleryCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// The engine for ID photos: the configured one, without the sharpness gate unless asked.
-pub fn gallery_engine(args: &EngineArgs, sharpness_gate: bool) -> anyhow::Result<ikd_engine::Engine> {
-    let mut config = args.engine_config()?;
-    if !sharpness_gate {
-        config.quality.min_sharpness = 0.0;
-    }
-    Ok(ikd_engine::Engine::new(config)?)
 }

@@ -1,29 +1,33 @@
-//! JSON views of engine results shared by `compare`, `embed` and `eval`.
+//! `ikd report OUT`: writes a finished run's report page (the `report` module); `ikd run` and
+//! `ikd demo` write it to OUT/report.html at the end.
 
-use ikd_engine::Analysis;
-use serde_json::{json, Value};
+use crate::batch::UsageError;
+use crate::report::write_report;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
-/// What the engine saw in one image: image facts, every face, the chosen face with quality,
-/// and the error (reason code + message) if it was refused.
-pub fn analysis_json(path: &str, a: &Analysis) -> Value {
-    let error = a.result.as_ref().err().map(|e| {
-        json!({
-            "reason": e.reason().map(|r| r.as_str()),
-            "message": e.to_string(),
-        })
-    });
-    json!({
-        "path": path,
-        "image": a.image,
-        "faces": a.faces,
-        "face": a.face,
-        "error": error,
-        "timings_ms": {
-            "decode": a.timings.decode.as_secs_f64() * 1e3,
-            "detect": a.timings.detect.as_secs_f64() * 1e3,
-            "align": a.timings.align.as_secs_f64() * 1e3,
-            "embed": a.timings.embed.as_secs_f64() * 1e3,
+#[derive(clap::Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// The run's output directory.
+    pub run: PathBuf,
+    /// Where to write the page (default: OUT/report.html).
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let path = args.out.clone().unwrap_or_else(|| args.run.join("report.html"));
+    match write_report(&args.run, &path) {
+        Ok(()) => {
+            println!("report: {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => match e.downcast_ref::<UsageError>() {
+            Some(u) => {
+                eprintln!("ikd report: {u}");
+                Ok(ExitCode::from(2))
+            }
+            None => Err(e),
         },
-        "embedder_runs": a.timings.embedder_runs,
-    })
+    }
 }

@@ -131,7 +131,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             } else {
                 print_short(&outcome.summary, &outcome.summary_path);
             }
-            super::run_report::after_run(&cfg.out, args.print_summary);
+            crate::report::after_run(&cfg.out, args.print_summary);
             Ok(if outcome.failed_chunks.is_empty() {
                 ExitCode::SUCCESS
             } else {

@@ -247,7 +247,7 @@ fn officers_review_in_a_real_browser() {
 
         // The run report, as a page.
         let report = s.out.join("report.html");
-        ikd_pipelines::cmd::run_report::write_report(&s.out, &report).unwrap();
+        ikd_pipelines::report::write_report(&s.out, &report).unwrap();
         c.set_window_size(1100, 3000).await.unwrap();
         c.goto(&format!("file://{}", report.display())).await.unwrap();
         save_screenshot(&c.screenshot().await.unwrap(), "run-report.png");

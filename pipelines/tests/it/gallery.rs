@@ -105,7 +105,7 @@ fn gallery_rebuild_adds_only_new_niks_and_rejects_bad_rows() {
 #[test]
 fn a_gallery_with_fewer_embedders_is_refused_then_extended_in_place() {
     use ikd_engine::{Engine, EngineConfig};
-    use ikd_pipelines::batch::gallery::embedding_column;
+    use ikd_pipelines::batch::gallery_part::embedding_column;
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
     let src = std::fs::read_to_string(&f.demo.gallery_csv).unwrap();

@@ -2,7 +2,7 @@ use crate::common::{comparable_results, engine, fixture, ikd_run, read_table, ru
 use ikd_engine::credential::{verify, ActivationSecret, KeySet, VerifyOptions};
 use ikd_pipelines::batch::run::run;
 use ikd_pipelines::batch::UsageError;
-use ikd_pipelines::cmd::demo::check_expected;
+use ikd_pipelines::demo::check_expected;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 

@@ -8,10 +8,10 @@ use super::super::results::{outbox_batch, results_batch, review_batch, write_par
 use super::super::results::{OutboxRow, ResultRow, ReviewRow};
 use super::super::table::TableReader;
 use super::super::{hash64, nik_u64};
+use super::config::{RunConfig, REQUEST_COLUMNS};
 use super::plan::OutputDirs;
 use super::progress::Progress;
 use super::row::{process_row, Processed, RowContext, Work};
-use super::{RunConfig, REQUEST_COLUMNS};
 use ikd_engine::nik::Nik;
 use rayon::prelude::*;
 use std::collections::HashSet;

@@ -10,6 +10,7 @@
 //! ```
 //!
 //! The parts, one job each:
+//! * [`config`] holds the run's settings ([`RunConfig`]) and the requests file's columns;
 //! * [`plan`] loads the signing keys, pre-reads the requests and creates the output directories;
 //! * [`state`] keeps `run.json`: the run id and the fingerprint a resume must match;
 //! * [`chunk`] is the chunk loop (select, look up, process in parallel, commit);
@@ -18,12 +19,14 @@
 //! * [`summary`] counts over the committed chunks and writes `summary.json`.
 
 mod chunk;
+mod config;
 mod plan;
 mod progress;
 mod row;
 mod state;
 mod summary;
 
+pub use config::{ProgressMode, RunConfig, REQUEST_COLUMNS};
 pub use row::MAX_QR_CHARS;
 pub use state::{state_path, Fingerprint, RunState};
 
@@ -34,7 +37,6 @@ use super::index::provinces_on_disk;
 use super::lookup::GalleryReader;
 use super::paths::InputDir;
 use super::shard::Shard;
-use super::table::{optional, required};
 use super::{peak_rss_bytes, sha256_file, UsageError};
 use anyhow::Context;
 use chunk::ChunkLoop;
@@ -45,72 +47,6 @@ use serde_json::json;
 use std::path::PathBuf;
 use std::time::Instant;
 
-/// How progress is shown on stderr.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProgressMode {
-    /// A bar when stderr is a terminal, log lines otherwise.
-    Auto,
-    /// Log lines only.
-    Lines,
-    /// Nothing.
-    Quiet,
-}
-
-/// Settings of one run (of one shard).
-#[derive(Debug, Clone)]
-pub struct RunConfig {
-    pub requests: PathBuf,
-    pub gallery: PathBuf,
-    pub out: PathBuf,
-    /// Key directory (`ikd keys generate`): issue credentials + activation codes for `match`.
-    pub keys: Option<PathBuf>,
-    /// AES key file (`ikd keys generate --kind aes256`): issue encrypted credentials.
-    pub encrypt_key: Option<PathBuf>,
-    /// Put the holder's portrait (from the gallery entry's KTP-el photo) into each credential,
-    /// JPEG-compressed to at most this many bytes. `None`: no photo.
-    pub photo_budget: Option<usize>,
-    /// Directory that every `selfie_path` must lie in (relative paths are relative to it).
-    /// Default: the requests file's directory.
-    pub selfie_dir: Option<PathBuf>,
-    pub chunk_size: usize,
-    pub shard: Shard,
-    pub threads: Option<usize>,
-    /// CWT `iss` of issued credentials.
-    pub issuer: String,
-    pub validity_days: u64,
-    /// `no_match` rows whose fused score lies within this distance below the threshold go to
-    /// review (fused-score units).
-    pub review_margin: f32,
-    /// `iat` of the credentials; default: the time the run first started (kept in run.json).
-    pub issued_at: Option<u64>,
-    pub progress: ProgressMode,
-    /// Byte budget of the gallery's page-index cache (see `lookup`).
-    pub gallery_cache_bytes: usize,
-}
-
-impl RunConfig {
-    pub fn new(requests: PathBuf, gallery: PathBuf, out: PathBuf) -> Self {
-        RunConfig {
-            requests,
-            gallery,
-            out,
-            keys: None,
-            encrypt_key: None,
-            photo_budget: None,
-            selfie_dir: None,
-            chunk_size: 512,
-            shard: Shard::default(),
-            threads: None,
-            issuer: "https://ikd.example.id".into(),
-            validity_days: 5 * 365,
-            gallery_cache_bytes: super::lookup::DEFAULT_CACHE_BYTES,
-            review_margin: 1.0,
-            issued_at: None,
-            progress: ProgressMode::Auto,
-        }
-    }
-}
-
 /// The result of [`run`].
 #[derive(Debug)]
 pub struct RunOutcome {
@@ -119,17 +55,6 @@ pub struct RunOutcome {
     /// Chunks that hit an engine fault (not committed; a rerun retries them).
     pub failed_chunks: Vec<u64>,
 }
-
-/// The columns of a requests file (also read by the fuzz target `requests_table`).
-pub const REQUEST_COLUMNS: [super::table::Column; 7] = [
-    required("request_id"),
-    required("nik"),
-    required("selfie_path"),
-    optional("full_name"),
-    optional("date_of_birth"),
-    optional("gender"),
-    optional("email"),
-];
 
 /// Runs (or resumes) one shard of a verification job.
 pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {

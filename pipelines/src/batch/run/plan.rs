@@ -4,7 +4,7 @@
 use super::super::shard::Shard;
 use super::super::table::{required, TableReader};
 use super::super::{create_dir, part_files, remove_stray_tmp, UsageError};
-use super::RunConfig;
+use super::config::RunConfig;
 use anyhow::Context;
 use ikd_engine::credential::{ActivationSecret, CredentialIssuer, EncryptionKey, IssuerKey};
 use ikd_engine::nik::Nik;

@@ -1,6 +1,6 @@
 //! Progress on stderr: a bar on a terminal, a log line every few seconds otherwise.
 
-use super::ProgressMode;
+use super::config::ProgressMode;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 

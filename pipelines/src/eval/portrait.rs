@@ -1,5 +1,6 @@
-//! `ikd eval portrait PAIRS.csv`: how much weaker the offline face check is when the reference
-//! side is the small portrait a credential carries instead of the gallery template.
+//! The offline face check against portraits (`ikd eval portrait PAIRS.csv`): how much weaker it
+//! is when the reference side is the small portrait a credential carries instead of the
+//! gallery template, at each photo byte budget ([`portrait_study`]).
 //!
 //! For every pair (a, b) of the file, a is the live photo (selfie rule and quality gates, as a
 //! verifier's camera) and b's reference is its portrait at each byte budget: warped from b,
@@ -9,8 +10,8 @@
 //! the protocol's different-person pairs and, with `--cross-identity`, every ordered pair of
 //! images of different people (live i against portrait j).
 
-use super::common::EngineArgs;
-use super::eval::read_pairs;
+use super::pairs::{read_pairs, Pair};
+use crate::credential::qr::qr_version;
 use anyhow::Context;
 use ikd_engine::credential::{
     Algorithm, CredentialIssuer, EncryptionAlgorithm, EncryptionKey, Gender, Identity, IssuerKey, Photo, PhotoFormat,
@@ -20,28 +21,9 @@ use ikd_engine::{Decision, Engine, FacePolicy, ModelEmbedding};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::{self, Write};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-
-#[derive(clap::Args)]
-pub struct PortraitArgs {
-    pub pairs: PathBuf,
-    /// Photo byte budgets to measure (comma-separated).
-    #[arg(long, value_delimiter = ',', default_values_t = [800usize, 1000, 1200, 1500, 1800])]
-    pub budgets: Vec<usize>,
-    /// Which face to take in each image: single (selfie rule), largest, center.
-    #[arg(long, default_value = "single")]
-    pub face_policy: FacePolicy,
-    /// Also count every ordered pair of images of different people (identity = the image's
-    /// folder) as an impostor attempt.
-    #[arg(long)]
-    pub cross_identity: bool,
-    /// Print one JSON object.
-    #[arg(long)]
-    pub json: bool,
-    #[command(flatten)]
-    pub engine: EngineArgs,
-}
+use std::time::Duration;
 
 /// The reference side of one budget ("gallery" is the full-resolution template).
 #[derive(Debug, Serialize)]
@@ -82,18 +64,38 @@ struct Image {
     references: Vec<Option<(Vec<ModelEmbedding>, Option<Portrait>)>>,
 }
 
-pub fn run(args: PortraitArgs) -> anyhow::Result<ExitCode> {
-    let engine = args.engine.build()?;
-    anyhow::ensure!(!args.budgets.is_empty(), "--budgets: give at least one");
-    let pairs = read_pairs(&args.pairs)?;
-    let base = args.pairs.parent().unwrap_or(Path::new(".")).to_owned();
-    let mut names: Vec<String> = pairs.iter().flat_map(|(a, b, _)| [a.clone(), b.clone()]).collect();
+/// A portrait study: each budget's figures over the pairs of one file.
+#[derive(Debug)]
+pub struct PortraitStudy {
+    pub pairs: PathBuf,
+    /// Distinct images, and how many of them the live side refused.
+    pub images: usize,
+    pub refused: usize,
+    pub elapsed: Duration,
+    /// The gallery template first (the baseline), then one per budget.
+    pub budgets: Vec<BudgetReport>,
+}
+
+/// Measures the offline face check on the pairs of `pairs_csv` with each of `budgets` (bytes)
+/// as the portrait's budget; with `cross_identity`, every ordered pair of images of different
+/// people (identity = the image's folder) is an impostor attempt too.
+pub fn portrait_study(
+    engine: &Engine,
+    pairs_csv: &Path,
+    budgets: &[usize],
+    policy: FacePolicy,
+    cross_identity: bool,
+) -> anyhow::Result<PortraitStudy> {
+    anyhow::ensure!(!budgets.is_empty(), "--budgets: give at least one");
+    let pairs = read_pairs(pairs_csv)?;
+    let base = pairs_csv.parent().unwrap_or(Path::new(".")).to_owned();
+    let mut names: Vec<String> = pairs.iter().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
     names.sort_unstable();
     names.dedup();
     let started = std::time::Instant::now();
     let images: Vec<Image> = names
         .par_iter()
-        .map(|name| analyse(&engine, &base.join(name), args.face_policy, &args.budgets))
+        .map(|name| analyse(engine, &base.join(name), policy, budgets))
         .collect::<anyhow::Result<_>>()?;
     let elapsed = started.elapsed();
     let index: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (n.as_str(), i)).collect();
@@ -101,7 +103,7 @@ pub fn run(args: PortraitArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|n| Path::new(n).parent().and_then(|p| p.to_str()).unwrap_or(""))
         .collect();
-    if args.cross_identity {
+    if cross_identity {
         anyhow::ensure!(
             identity.iter().all(|p| !p.is_empty()),
             "--cross-identity needs one folder per person"
@@ -109,8 +111,8 @@ pub fn run(args: PortraitArgs) -> anyhow::Result<ExitCode> {
     }
 
     let mut reports = Vec::new();
-    for slot in 0..=args.budgets.len() {
-        let budget = slot.checked_sub(1).map(|i| args.budgets[i]);
+    for slot in 0..=budgets.len() {
+        let budget = slot.checked_sub(1).map(|i| budgets[i]);
         let portraits: Vec<&Portrait> = images
             .iter()
             .filter_map(|im| im.references[slot].as_ref()?.1.as_ref())
@@ -118,10 +120,10 @@ pub fn run(args: PortraitArgs) -> anyhow::Result<ExitCode> {
         let decide = |a: usize, b: usize| -> Option<Decision> {
             let live = images[a].live.as_ref().ok()?;
             let (reference, _) = images[b].references[slot].as_ref()?;
-            Some(cascade(&engine, live, reference))
+            Some(cascade(engine, live, reference))
         };
         let (mut genuine, mut genuine_errors, mut genuine_rejected, mut impostor, mut false_matches) = (0, 0, 0, 0, 0);
-        for (a, b, same) in &pairs {
+        for Pair { a, b, same } in &pairs {
             let d = decide(index[a.as_str()], index[b.as_str()]);
             if *same {
                 genuine += 1;
@@ -138,7 +140,7 @@ pub fn run(args: PortraitArgs) -> anyhow::Result<ExitCode> {
                 }
             }
         }
-        let cross = args.cross_identity.then(|| {
+        let cross = cross_identity.then(|| {
             let n = images.len();
             (0..n)
                 .into_par_iter()
@@ -187,38 +189,61 @@ pub fn run(args: PortraitArgs) -> anyhow::Result<ExitCode> {
     }
 
     let refused = images.iter().filter(|i| i.live.is_err()).count();
-    if args.json {
-        let out = serde_json::json!({
-            "pairs": args.pairs,
-            "images": images.len(),
-            "images_refused": refused,
+    Ok(PortraitStudy {
+        pairs: pairs_csv.to_owned(),
+        images: images.len(),
+        refused,
+        elapsed,
+        budgets: reports,
+    })
+}
+
+impl PortraitStudy {
+    /// The JSON object of `ikd eval portrait --json`.
+    pub fn to_json(&self, engine: &Engine) -> serde_json::Value {
+        serde_json::json!({
+            "pairs": self.pairs,
+            "images": self.images,
+            "images_refused": self.refused,
             "matcher": engine.matcher_id(),
             "operating_point": engine.operating_point().as_str(),
             "threshold": engine.threshold(),
-            "seconds": elapsed.as_secs_f64(),
-            "budgets": reports,
-        });
-        println!("{}", serde_json::to_string_pretty(&out)?);
-    } else {
-        println!(
-            "{}: {} images ({refused} refused), matcher {} at {} (threshold {:.3}), {:.0} s",
-            args.pairs.display(),
-            images.len(),
+            "seconds": self.elapsed.as_secs_f64(),
+            "budgets": self.budgets,
+        })
+    }
+
+    /// The text table of `ikd eval portrait`.
+    pub fn to_text(&self, engine: &Engine) -> String {
+        let mut out = String::new();
+        self.write_text(&mut out, engine).expect("writing into a String");
+        out
+    }
+
+    fn write_text(&self, out: &mut String, engine: &Engine) -> fmt::Result {
+        writeln!(
+            out,
+            "{}: {} images ({} refused), matcher {} at {} (threshold {:.3}), {:.0} s",
+            self.pairs.display(),
+            self.images,
+            self.refused,
             engine.matcher_id(),
             engine.operating_point().as_str(),
             engine.threshold(),
-            elapsed.as_secs_f64()
-        );
-        println!(
+            self.elapsed.as_secs_f64()
+        )?;
+        writeln!(
+            out,
             "{:>9} {:>9} {:>8} {:>6} {:>8} {:>8} {:>14} {:>12} {:>12}",
             "reference", "mean B", "max B", "q", "FNMR", "FMR", "cross FMR", "QR signed", "QR encrypted"
-        );
-        for r in &reports {
+        )?;
+        for r in &self.budgets {
             let qr = |q: &Option<QrSize>| {
                 q.as_ref()
                     .map_or("-".to_string(), |q| format!("{}c v{}", q.chars, q.version.unwrap_or(0)))
             };
-            println!(
+            writeln!(
+                out,
                 "{:>9} {:>9.0} {:>8} {:>6.1} {:>7.2}% {:>7.3}% {:>14} {:>12} {:>12}",
                 r.budget.map_or("gallery".to_string(), |b| format!("{b} B")),
                 r.mean_bytes,
@@ -232,10 +257,10 @@ pub fn run(args: PortraitArgs) -> anyhow::Result<ExitCode> {
                 },
                 qr(&r.qr_signed),
                 qr(&r.qr_encrypted),
-            );
+            )?;
         }
+        Ok(())
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// The engine's decision for a live template against a reference, embedder by embedder in
@@ -315,7 +340,7 @@ fn qr_of(identity: &Identity, encrypted: bool) -> anyhow::Result<QrSize> {
     let text = issuer.issue(identity, 1_780_000_000)?.text;
     Ok(QrSize {
         chars: text.len(),
-        version: super::credential::qr_version(&text, qrcode::EcLevel::M),
+        version: qr_version(&text, qrcode::EcLevel::M),
     })
 }
 
