@@ -347,31 +347,27 @@ unsafe fn maxpool_2x2_f32(
     let c = *ish.c() as isize;
     let ic_stride = *ish.c_stride() as isize;
     let oc_stride = *osh.c_stride() as isize;
-    // Fully-valid 2×2 windows (both taps in-bounds). SameUpper 2×2 s=1
-    // keeps H/W and pads after, so the last row/col are partial.
-    let simd_s1 = sh == 1 && sw == 1;
-    let y0 = pt.max(0) as usize;
-    let y1 = ((h - 1 + pt).max(0) as usize).min(oh);
-    let x0 = pl.max(0) as usize;
-    let x1 = ((w - 1 + pl).max(0) as usize).min(ow);
+    // Fully-valid 2×2 windows (both taps in-bounds) take the vector loops at
+    // stride 1 and 2; the border (padding) keeps the checked loop. SameUpper
+    // 2×2 s=1 keeps H/W and pads after, so the last row/col are partial.
+    let fast = (sh == 1 && sw == 1) || (sh == 2 && sw == 2 && !stride_2_path_disabled());
+    let (y0, y1) = valid_2_tap_windows(h, oh, sh, pt);
+    let (x0, x1) = valid_2_tap_windows(w, ow, sw, pl);
     let plane_len = oh * ow;
     let one_plane = |p: isize, plane_out: *mut f32| unsafe {
         let iptr = i_base as *const f32;
         let nn = p / c;
         let cc = p % c;
         let in_base = nn * in_stride + cc * ic_stride;
-        if simd_s1 && y1 > y0 && x1 > x0 {
-            maxpool_2x2_s1_valid_f32(
-                iptr.offset(in_base + (y0 as isize - pt) * ih_stride + (x0 as isize - pl)),
-                plane_out.offset(y0 as isize * oh_stride + x0 as isize),
-                y1 - y0,
-                x1 - x0,
-                ih_stride,
-                oh_stride,
-            );
+        if fast && y1 > y0 && x1 > x0 {
+            let interior_in = iptr
+                .offset(in_base + (y0 as isize * sh - pt) * ih_stride + (x0 as isize * sw - pl));
+            let interior_out = plane_out.offset(y0 as isize * oh_stride + x0 as isize);
+            let kernel = if sh == 1 { maxpool_2x2_s1_valid_f32 } else { maxpool_2x2_s2_valid_f32 };
+            kernel(interior_in, interior_out, y1 - y0, x1 - x0, ih_stride, oh_stride);
         }
         for oy in 0..oh {
-            let interior_y = simd_s1 && oy >= y0 && oy < y1;
+            let interior_y = fast && oy >= y0 && oy < y1;
             for ox in 0..ow {
                 if interior_y && ox >= x0 && ox < x1 {
                     continue;
@@ -408,6 +404,119 @@ unsafe fn maxpool_2x2_f32(
             unsafe { one_plane(p, out.as_mut_ptr().offset(out_base)) };
         }
         Ok(())
+    }
+}
+
+/// `TRACT_DISABLE_MAXPOOL_2X2_S2=1` sends stride 2 back to the checked loop, to
+/// compare the two on one machine.
+fn stride_2_path_disabled() -> bool {
+    static DISABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DISABLED.get_or_init(|| std::env::var("TRACT_DISABLE_MAXPOOL_2X2_S2").is_ok_and(|v| v == "1"))
+}
+
+/// The output positions `lo..hi` along one axis whose two taps, at stride `s`
+/// after `pad` elements of padding before, both land inside `0..len`.
+fn valid_2_tap_windows(len: isize, out_len: usize, s: isize, pad: isize) -> (usize, usize) {
+    if len - 2 + pad < 0 {
+        return (0, 0);
+    }
+    let lo = (pad.max(0) + s - 1) / s;
+    let hi = (((len - 2 + pad) / s + 1) as usize).min(out_len);
+    (lo as usize, hi.max(lo as usize))
+}
+
+/// Interior of a 2×2 stride-2 pool: `oh`×`ow` outputs, every tap in bounds,
+/// `iptr` at the first window's top-left input.
+unsafe fn maxpool_2x2_s2_valid_f32(
+    iptr: *const f32,
+    optr: *mut f32,
+    oh: usize,
+    ow: usize,
+    ih_stride: isize,
+    oh_stride: isize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            return unsafe {
+                maxpool_2x2_s2_valid_avx512(iptr, optr, oh, ow, ih_stride, oh_stride)
+            };
+        }
+    }
+    unsafe {
+        for oy in 0..oh {
+            let row0 = iptr.offset(2 * oy as isize * ih_stride);
+            let row1 = row0.offset(ih_stride);
+            let dst = optr.offset(oy as isize * oh_stride);
+            for ox in 0..ow {
+                *dst.add(ox) = (*row0.add(2 * ox))
+                    .max(*row0.add(2 * ox + 1))
+                    .max(*row1.add(2 * ox))
+                    .max(*row1.add(2 * ox + 1));
+            }
+        }
+    }
+}
+
+/// 16 outputs per step: the two input rows' maxima over 32 columns, then the
+/// even and odd columns split apart with `vpermt2ps` and folded. The row's
+/// tail uses masked loads and stores, so no load reaches past its last tap.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn maxpool_2x2_s2_valid_avx512(
+    iptr: *const f32,
+    optr: *mut f32,
+    oh: usize,
+    ow: usize,
+    ih_stride: isize,
+    oh_stride: isize,
+) {
+    use std::arch::x86_64::*;
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let tail = ow % 16;
+    let taps = 2 * tail;
+    let lo_mask: __mmask16 = if taps >= 16 { 0xFFFF } else { (1u32 << taps) as u16 - 1 };
+    let hi_mask: __mmask16 = if taps > 16 { ((1u32 << (taps - 16)) - 1) as u16 } else { 0 };
+    let out_mask: __mmask16 = ((1u32 << tail) - 1) as u16;
+    unsafe {
+        for oy in 0..oh {
+            let row0 = iptr.offset(2 * oy as isize * ih_stride);
+            let row1 = row0.offset(ih_stride);
+            let dst = optr.offset(oy as isize * oh_stride);
+            let mut ox = 0usize;
+            while ox + 16 <= ow {
+                let lo = _mm512_max_ps(
+                    _mm512_loadu_ps(row0.add(2 * ox)),
+                    _mm512_loadu_ps(row1.add(2 * ox)),
+                );
+                let hi = _mm512_max_ps(
+                    _mm512_loadu_ps(row0.add(2 * ox + 16)),
+                    _mm512_loadu_ps(row1.add(2 * ox + 16)),
+                );
+                let m = _mm512_max_ps(
+                    _mm512_permutex2var_ps(lo, even, hi),
+                    _mm512_permutex2var_ps(lo, odd, hi),
+                );
+                _mm512_storeu_ps(dst.add(ox), m);
+                ox += 16;
+            }
+            if tail > 0 {
+                let lo = _mm512_max_ps(
+                    _mm512_maskz_loadu_ps(lo_mask, row0.add(2 * ox)),
+                    _mm512_maskz_loadu_ps(lo_mask, row1.add(2 * ox)),
+                );
+                let hi = _mm512_max_ps(
+                    _mm512_maskz_loadu_ps(hi_mask, row0.add(2 * ox + 16)),
+                    _mm512_maskz_loadu_ps(hi_mask, row1.add(2 * ox + 16)),
+                );
+                let m = _mm512_max_ps(
+                    _mm512_permutex2var_ps(lo, even, hi),
+                    _mm512_permutex2var_ps(lo, odd, hi),
+                );
+                _mm512_mask_storeu_ps(dst.add(ox), out_mask, m);
+            }
+        }
     }
 }
 
@@ -500,6 +609,13 @@ mod tests {
         let cases = [
             ((1usize, 24, 320, 320), PaddingSpec::SameUpper, tvec![1usize, 1]),
             ((2, 8, 33, 17), PaddingSpec::Valid, tvec![2, 2]),
+            // Stride 2 over rows longer than one vector, with every tail length
+            // and padding before and after the interior.
+            ((1, 16, 64, 160), PaddingSpec::Valid, tvec![2, 2]),
+            ((1, 3, 31, 95), PaddingSpec::SameUpper, tvec![2, 2]),
+            ((1, 2, 9, 67), PaddingSpec::Explicit(tvec![1, 1], tvec![1, 1]), tvec![2, 2]),
+            ((1, 2, 5, 3), PaddingSpec::Explicit(tvec![1, 0], tvec![0, 1]), tvec![2, 2]),
+            ((1, 1, 1, 1), PaddingSpec::Explicit(tvec![1, 1], tvec![0, 0]), tvec![2, 2]),
         ];
         for (shape, padding, strides) in cases {
             let c = shape.1;
