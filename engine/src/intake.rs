@@ -11,6 +11,9 @@ use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
+mod turbojpeg;
+pub use turbojpeg::jpeg_decoder_name;
+
 /// Limits applied to untrusted images, checked before decoding pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -76,6 +79,18 @@ fn format_name(format: ImageFormat) -> &'static str {
 
 /// Decodes untrusted image bytes into an upright RGB8 image at working resolution.
 pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageError> {
+    decode_with(bytes, limits, JpegPath::TurboWhenPresent)
+}
+
+/// Which decoder a JPEG goes to; the pure-Rust one is forced only by tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JpegPath {
+    TurboWhenPresent,
+    #[cfg_attr(not(test), allow(dead_code))]
+    PureRust,
+}
+
+fn decode_with(bytes: &[u8], limits: &ImageLimits, jpeg_path: JpegPath) -> Result<DecodedImage, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
@@ -119,7 +134,13 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageE
 
     let longest = w.max(h);
     let dct_factor = dct_scale_factor(longest, limits.working_max_side);
-    let mut img = if format == ImageFormat::Jpeg && dct_factor > 1 {
+    let turbo = match (format, jpeg_path) {
+        (ImageFormat::Jpeg, JpegPath::TurboWhenPresent) => turbojpeg::decode_rgb(bytes, w, h, dct_factor),
+        _ => None,
+    };
+    let mut img = if let Some(rgb) = turbo {
+        DynamicImage::ImageRgb8(rgb)
+    } else if format == ImageFormat::Jpeg && dct_factor > 1 {
         drop(decoder);
         decode_jpeg_scaled(bytes, w, h, dct_factor).map_err(|e| map_error(e, name, limits))?
     } else {
@@ -306,6 +327,52 @@ mod tests {
         assert_eq!(dct_scale_factor(1900, 1280), 1);
         assert_eq!(dct_scale_factor(1000, 1280), 1);
         assert_eq!(dct_scale_factor(100_000, 1280), 8);
+    }
+
+    /// A phone-size photo (the bundled portrait at 4x, 12 MP-class after DCT scaling to the
+    /// working size) comes out of both JPEG paths the same: size, scale, orientation, and
+    /// pixels within the two inverse DCTs' rounding. On a machine without libjpeg-turbo both
+    /// runs take the pure-Rust path.
+    #[test]
+    fn turbo_and_pure_rust_jpeg_paths_agree() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../datasets/fixtures/faces/portraits/obama.jpg"
+        );
+        let small = image::open(path).unwrap().into_rgb8();
+        let big = image::imageops::resize(
+            &small,
+            small.width() * 4,
+            small.height() * 4,
+            image::imageops::FilterType::Triangle,
+        );
+        let mut jpeg = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 90)
+            .encode_image(&big)
+            .unwrap();
+        let limits = ImageLimits {
+            working_max_side: 400,
+            ..ImageLimits::default()
+        };
+        for bytes in [std::fs::read(path).unwrap(), jpeg] {
+            let fast = decode_with(&bytes, &limits, JpegPath::TurboWhenPresent).unwrap();
+            let rust = decode_with(&bytes, &limits, JpegPath::PureRust).unwrap();
+            assert_eq!(fast.pixels.dimensions(), rust.pixels.dimensions());
+            assert_eq!(
+                (fast.width, fast.height, fast.scale),
+                (rust.width, rust.height, rust.scale)
+            );
+            assert_eq!(fast.exif_orientation, rust.exif_orientation);
+            let diffs: Vec<u32> = fast
+                .pixels
+                .as_raw()
+                .iter()
+                .zip(rust.pixels.as_raw())
+                .map(|(&a, &b)| u32::from(a.abs_diff(b)))
+                .collect();
+            let mean = f64::from(diffs.iter().sum::<u32>()) / diffs.len() as f64;
+            assert!(mean < 1.5, "mean pixel difference {mean:.3}");
+        }
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub use engine::{
     StageTimings, ENGINE_VERSION,
 };
 pub use error::{Error, FaceRejection, ImageError, ModelError};
-pub use intake::{DecodedImage, ImageLimits};
+pub use intake::{jpeg_decoder_name, DecodedImage, ImageLimits};
 pub use models::{
     hex, sha256_hex, ColourOrder, Manifest, MatcherSpec, ModelRole, ModelSpec, OperatingPoint, OperatingPointSpec,
     ScoreStats, SourceFile,
