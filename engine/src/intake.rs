@@ -4,7 +4,8 @@
 //! header before any pixel is decoded, EXIF orientation is applied, every colour model becomes
 //! RGB8, and large photos are brought down to a working size early: a JPEG is decoded directly
 //! at 1/2, 1/4 or 1/8 scale (DCT scaling) when that still leaves enough pixels, because a full
-//! decode of a 12 MP phone photo costs as much as both models together.
+//! decode of a 12 MP phone photo costs as much as both models together. Those scaled decodes
+//! go through libjpeg-turbo when the machine has it ([`turbojpeg`]), else `jpeg-decoder`.
 
 use crate::error::ImageError;
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
@@ -134,8 +135,13 @@ fn decode_with(bytes: &[u8], limits: &ImageLimits, jpeg_path: JpegPath) -> Resul
 
     let longest = w.max(h);
     let dct_factor = dct_scale_factor(longest, limits.working_max_side);
+    // libjpeg-turbo takes the DCT-scaled decodes of large photos, where the pure-Rust path is
+    // slowest (jpeg-decoder's scalar IDCT). Images decoded at full size (KTP-el and ID photos,
+    // LFW) keep the image crate's decoder, so gallery templates made before do not move.
     let turbo = match (format, jpeg_path) {
-        (ImageFormat::Jpeg, JpegPath::TurboWhenPresent) => turbojpeg::decode_rgb(bytes, w, h, dct_factor),
+        (ImageFormat::Jpeg, JpegPath::TurboWhenPresent) if dct_factor > 1 => {
+            turbojpeg::decode_rgb(bytes, w, h, dct_factor)
+        }
         _ => None,
     };
     let mut img = if let Some(rgb) = turbo {
