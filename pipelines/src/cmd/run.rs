@@ -70,6 +70,11 @@ pub struct RunArgs {
     /// can hold the chunk's NIKs; the cache keeps recently used row groups' page indexes).
     #[arg(long, default_value_t = 64)]
     pub gallery_cache_mb: usize,
+    /// The outbox of a run whose --out is on object storage: an s3:// prefix of its own (never
+    /// below --out), whose bucket policy lets only the job write and only the mailer read (see
+    /// the README, "Object storage"). Required with --keys when --out is s3://.
+    #[arg(long, value_name = "S3_PREFIX")]
+    pub outbox: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -103,6 +108,7 @@ impl RunArgs {
         cfg.review_margin = self.review_margin;
         cfg.issued_at = self.issued_at;
         cfg.gallery_cache_bytes = self.gallery_cache_mb << 20;
+        cfg.outbox.clone_from(&self.outbox);
         cfg.progress = if self.no_progress_bar {
             ProgressMode::Lines
         } else {
@@ -131,7 +137,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             } else {
                 print_short(&outcome.summary, &outcome.summary_path);
             }
-            crate::report::after_run(&cfg.out, args.print_summary);
+            if crate::batch::storage::is_remote(&cfg.out) {
+                // Not yet for a run on object storage: `ikd report` reads a local OUT.
+                eprintln!("  report: not written for an s3:// --out (copy OUT locally and run `ikd report`)");
+            } else {
+                crate::report::after_run(&cfg.out, args.print_summary);
+            }
             Ok(if outcome.failed_chunks.is_empty() {
                 ExitCode::SUCCESS
             } else {
