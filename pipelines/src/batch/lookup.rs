@@ -349,7 +349,7 @@ impl GalleryReader {
                     || path.display().to_string(),
                     || reader.open_file(&path, remote.clone()),
                 )
-                    .with_context(|| format!("opening gallery part {}", path.display()))?;
+                .with_context(|| format!("opening gallery part {}", path.display()))?;
                 // A part file copied into another province's partition would answer for NIKs
                 // that are not its own: its NIK ranges (footer statistics) must be of `p`.
                 let province = |nik: u64| nik / 100_000_000_000_000; // the first 2 of 16 digits

@@ -86,6 +86,7 @@ pub struct ObjectInfo {
     pub name: String,
     pub size: u64,
     pub e_tag: Option<String>,
+    pub last_modified: std::time::SystemTime,
 }
 
 /// Whether a path given on the command line names object storage.
@@ -223,9 +224,7 @@ fn map_error(what: &str, e: object_store::Error) -> StorageError {
 /// A put answered 404 means the bucket is missing (a key need not exist to be written).
 fn map_put_error(what: &str, e: object_store::Error) -> StorageError {
     match map_error(what, e) {
-        StorageError::NotFound(w) if !w.contains("bucket") => StorageError::NotFound(format!(
-            "the bucket of {w}"
-        )),
+        StorageError::NotFound(w) if !w.contains("bucket") => StorageError::NotFound(format!("the bucket of {w}")),
         other => other,
     }
 }
@@ -292,7 +291,11 @@ impl Location {
         Location {
             store: self.store.clone(),
             bucket: self.bucket.clone(),
-            key: self.key.rsplit_once('/').map(|(p, _)| p.to_string()).unwrap_or_default(),
+            key: self
+                .key
+                .rsplit_once('/')
+                .map(|(p, _)| p.to_string())
+                .unwrap_or_default(),
         }
     }
 
@@ -348,7 +351,11 @@ impl Location {
     pub fn read(&self, max: Option<u64>) -> Result<Bytes, StorageError> {
         let what = self.url();
         block_on(async {
-            let got = self.store.get(&self.object_path()).await.map_err(|e| map_error(&what, e))?;
+            let got = self
+                .store
+                .get(&self.object_path())
+                .await
+                .map_err(|e| map_error(&what, e))?;
             if let Some(max) = max {
                 if got.meta.size > max {
                     return Err(StorageError::TooLarge {
@@ -373,7 +380,11 @@ impl Location {
         };
         let mut file = std::fs::File::create(dest).map_err(io)?;
         let n = block_on(async {
-            let got = self.store.get(&self.object_path()).await.map_err(|e| map_error(&what, e))?;
+            let got = self
+                .store
+                .get(&self.object_path())
+                .await
+                .map_err(|e| map_error(&what, e))?;
             let mut stream = got.into_stream();
             let mut n = 0u64;
             while let Some(chunk) = stream.try_next().await.map_err(|e| map_error(&what, e))? {
@@ -406,6 +417,7 @@ impl Location {
                 name: self.key.clone(),
                 size: m.size,
                 e_tag: m.e_tag,
+                last_modified: m.last_modified.into(),
             })),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
             Err(e) => Err(map_error(&what, e)),
@@ -425,9 +437,15 @@ impl Location {
             self.store
                 .list(prefix.as_ref())
                 .map_ok(|m| ObjectInfo {
-                    name: m.location.as_ref().strip_prefix(&strip).unwrap_or(m.location.as_ref()).to_string(),
+                    name: m
+                        .location
+                        .as_ref()
+                        .strip_prefix(&strip)
+                        .unwrap_or(m.location.as_ref())
+                        .to_string(),
                     size: m.size,
                     e_tag: m.e_tag,
+                    last_modified: m.last_modified.into(),
                 })
                 .try_collect()
                 .await
@@ -487,11 +505,15 @@ mod tests {
         assert_eq!(base.bucket(), "bucket");
         assert_eq!(base.key(), "night/2026-12-07");
         assert_eq!(base.join("a.jpg").url(), "s3://bucket/night/2026-12-07/a.jpg");
-        assert_eq!(base.resolve_inside("sub/./a.jpg").unwrap().key(), "night/2026-12-07/sub/a.jpg");
-        assert_eq!(base.resolve_inside("sub/../a.jpg").unwrap().key(), "night/2026-12-07/a.jpg");
-        assert!(base
-            .resolve_inside("s3://bucket/night/2026-12-07/x.jpg")
-            .is_ok());
+        assert_eq!(
+            base.resolve_inside("sub/./a.jpg").unwrap().key(),
+            "night/2026-12-07/sub/a.jpg"
+        );
+        assert_eq!(
+            base.resolve_inside("sub/../a.jpg").unwrap().key(),
+            "night/2026-12-07/a.jpg"
+        );
+        assert!(base.resolve_inside("s3://bucket/night/2026-12-07/x.jpg").is_ok());
         for hostile in [
             "../x.jpg",
             "sub/../../x.jpg",

@@ -137,12 +137,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
             } else {
                 print_short(&outcome.summary, &outcome.summary_path);
             }
-            if crate::batch::storage::is_remote(&cfg.out) {
-                // Not yet for a run on object storage: `ikd report` reads a local OUT.
-                eprintln!("  report: not written for an s3:// --out (copy OUT locally and run `ikd report`)");
-            } else {
-                crate::report::after_run(&cfg.out, args.print_summary);
-            }
+            crate::report::after_run(&cfg.out, args.print_summary);
             Ok(if outcome.failed_chunks.is_empty() {
                 ExitCode::SUCCESS
             } else {

@@ -121,7 +121,12 @@ impl Moto {
 
     /// The environment a user sets for `ikd` (the standard AWS variables).
     fn env(&self, c: &mut Command) {
-        for v in ["AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT", "AWS_ENDPOINT_URL_S3"] {
+        for v in [
+            "AWS_PROFILE",
+            "AWS_SESSION_TOKEN",
+            "AWS_ENDPOINT",
+            "AWS_ENDPOINT_URL_S3",
+        ] {
             c.env_remove(v);
         }
         c.env("AWS_ACCESS_KEY_ID", KEY_ID)
@@ -140,7 +145,10 @@ impl Drop for Moto {
 }
 
 fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
 }
 
 /// Uploads every file below `dir` to `prefix/` (relative paths kept).
@@ -173,11 +181,7 @@ fn upload_dir(store: &Arc<dyn ObjectStore>, dir: &Path, prefix: &str) {
 fn download_prefix(store: &Arc<dyn ObjectStore>, prefix: &str, dest: &Path) -> Vec<String> {
     use futures::TryStreamExt;
     rt().block_on(async {
-        let metas: Vec<_> = store
-            .list(Some(&ObjectPath::from(prefix)))
-            .try_collect()
-            .await
-            .unwrap();
+        let metas: Vec<_> = store.list(Some(&ObjectPath::from(prefix))).try_collect().await.unwrap();
         let mut keys = Vec::new();
         for m in metas {
             let key = m.location.to_string();
@@ -196,11 +200,7 @@ fn download_prefix(store: &Arc<dyn ObjectStore>, prefix: &str, dest: &Path) -> V
 fn object_names(store: &Arc<dyn ObjectStore>, prefix: &str) -> Vec<String> {
     use futures::TryStreamExt;
     rt().block_on(async {
-        let metas: Vec<_> = store
-            .list(Some(&ObjectPath::from(prefix)))
-            .try_collect()
-            .await
-            .unwrap();
+        let metas: Vec<_> = store.list(Some(&ObjectPath::from(prefix))).try_collect().await.unwrap();
         metas.into_iter().map(|m| m.location.to_string()).collect()
     })
 }
@@ -217,7 +217,10 @@ fn upload_fixture(moto: &Moto) -> Arc<dyn ObjectStore> {
 
 fn requests_url() -> String {
     let f = fixture();
-    format!("s3://ikd/demo/{}", f.demo.requests_csv.file_name().unwrap().to_string_lossy())
+    format!(
+        "s3://ikd/demo/{}",
+        f.demo.requests_csv.file_name().unwrap().to_string_lossy()
+    )
 }
 
 /// `ikd run` on the bucket, with the reference run's arguments.
@@ -307,7 +310,10 @@ fn s3_run_equals_the_local_run_through_a_kill_and_a_paused_server() {
         String::from_utf8_lossy(&output.stderr),
     );
     assert!(output.status.success(), "resumed run failed: {stdout}\n{stderr}");
-    assert!(!stdout.contains(SECRET) && !stderr.contains(SECRET), "the secret leaked into the output");
+    assert!(
+        !stdout.contains(SECRET) && !stderr.contains(SECRET),
+        "the secret leaked into the output"
+    );
 
     // Every input row exactly once, the same rows (credentials included) as the local run.
     let local = tempfile::tempdir().unwrap();
@@ -323,6 +329,8 @@ fn s3_run_equals_the_local_run_through_a_kill_and_a_paused_server() {
     assert_eq!(summary["complete"], true);
     assert_eq!(summary["resumed"], true);
     assert!(local.path().join("run.json").is_file());
+    let report = std::fs::read_to_string(local.path().join("report.html")).expect("OUT/report.html on the bucket");
+    assert!(report.contains("<html") && report.contains(&summary["run_id"].as_str().unwrap().to_string()));
     // The outbox only under --outbox, none below --out; the same rows as the local run's.
     assert!(!local.path().join("outbox").exists(), "an outbox below --out");
     let ob = tempfile::tempdir().unwrap();
@@ -331,7 +339,10 @@ fn s3_run_equals_the_local_run_through_a_kill_and_a_paused_server() {
         v.sort_by(|a, b| a["request_id"].cmp(&b["request_id"]));
         v
     };
-    assert_eq!(sort(read_table(ob.path())), sort(read_table(&f.reference.join("outbox"))));
+    assert_eq!(
+        sort(read_table(ob.path())),
+        sort(read_table(&f.reference.join("outbox")))
+    );
     let review = read_table(&local.path().join("review"));
     assert_eq!(review.len(), read_table(&f.reference.join("review")).len());
 
@@ -355,7 +366,14 @@ fn two_processes_given_one_shard_index_commit_each_chunk_once() {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ikd"));
         moto.env(&mut c);
         c.arg("run")
-            .args(["--requests", &requests_url(), "--gallery", "s3://ikd/gallery", "--out", out])
+            .args([
+                "--requests",
+                &requests_url(),
+                "--gallery",
+                "s3://ikd/gallery",
+                "--out",
+                out,
+            ])
             .args(["--chunk-size", &CHUNK.to_string(), "--shard", "1/4", "--threads", "1"])
             .arg("--no-progress-bar")
             .stdout(Stdio::null())
@@ -446,8 +464,15 @@ fn bad_buckets_objects_and_endpoints_get_clear_errors() {
     let store = upload_fixture(&moto);
 
     // The output bucket does not exist (nothing may be written): refused, no object anywhere.
-    let (_, err) = fails(ikd_run_s3(&moto, "s3://no-such-bucket/out", &["--outbox", "s3://no-such-bucket-2/o"]));
-    assert!(err.contains("no-such-bucket") && err.contains("does not exist"), "{err}");
+    let (_, err) = fails(ikd_run_s3(
+        &moto,
+        "s3://no-such-bucket/out",
+        &["--outbox", "s3://no-such-bucket-2/o"],
+    ));
+    assert!(
+        err.contains("no-such-bucket") && err.contains("does not exist"),
+        "{err}"
+    );
 
     // The requests object is missing: a usage error naming it.
     let (code, err) = fails(ikd_run_s3_on(
@@ -464,7 +489,11 @@ fn bad_buckets_objects_and_endpoints_get_clear_errors() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--outbox"), "{err}");
     // --outbox below --out: refused.
-    let (code, err) = fails(ikd_run_s3(&moto, "s3://ikd/runs/x", &["--outbox", "s3://ikd/runs/x/outbox"]));
+    let (code, err) = fails(ikd_run_s3(
+        &moto,
+        "s3://ikd/runs/x",
+        &["--outbox", "s3://ikd/runs/x/outbox"],
+    ));
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("must not lie inside"), "{err}");
 
@@ -495,13 +524,105 @@ fn bad_buckets_objects_and_endpoints_get_clear_errors() {
         .unwrap();
     rt().block_on(async {
         store
-            .put(&ObjectPath::from(part.as_str()), PutPayload::from(b"PAR1 not a parquet file PAR1".to_vec()))
+            .put(
+                &ObjectPath::from(part.as_str()),
+                PutPayload::from(b"PAR1 not a parquet file PAR1".to_vec()),
+            )
             .await
             .unwrap();
     });
     moto.create_bucket("ikd-outbox");
-    let (_, err) = fails(ikd_run_s3(&moto, "s3://ikd/runs/corrupt", &["--outbox", "s3://ikd-outbox/c"]));
+    let (_, err) = fails(ikd_run_s3(
+        &moto,
+        "s3://ikd/runs/corrupt",
+        &["--outbox", "s3://ikd-outbox/c"],
+    ));
     assert!(err.contains(&format!("s3://ikd/{part}")), "{err}");
     assert!(object_names(&store, "runs/corrupt/results").is_empty());
     let _ = f;
+}
+
+#[test]
+fn selfie_keys_stay_inside_their_prefix_and_within_the_intake_limit() {
+    let Some(moto) = Moto::start() else { return };
+    let f = fixture();
+    let store = upload_fixture(&moto);
+    let good: Vec<_> = f
+        .demo
+        .requests
+        .iter()
+        .filter(|r| r.expected.as_str() == "match")
+        .take(5)
+        .collect();
+    let mut csv = String::from("request_id,nik,selfie_path\n");
+    for (id, r, path) in [
+        ("R1", good[0], "big.jpg".to_string()),
+        ("R2", good[1], "../outside.jpg".to_string()),
+        ("R3", good[2], "s3://ikd/outside.jpg".to_string()),
+        ("R4", good[3], "selfies/none.jpg".to_string()),
+        ("R5", good[4], good[4].selfie_path.clone()),
+    ] {
+        csv.push_str(&format!("{id},{},{path}\n", r.nik));
+    }
+    rt().block_on(async {
+        for (key, bytes) in [
+            ("hostile/requests.csv", csv.into_bytes()),
+            // Over the intake limit (25 MiB): refused from the reply's headers.
+            ("demo/big.jpg", vec![0u8; 25 * 1024 * 1024 + 1]),
+            (
+                "outside.jpg",
+                std::fs::read(f.demo.requests_csv.parent().unwrap().join(&good[0].selfie_path)).unwrap(),
+            ),
+        ] {
+            store
+                .put(&ObjectPath::from(key), PutPayload::from(bytes))
+                .await
+                .unwrap();
+        }
+    });
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ikd"));
+    moto.env(&mut c);
+    let o = c
+        .arg("run")
+        .args([
+            "--requests",
+            "s3://ikd/hostile/requests.csv",
+            "--selfie-dir",
+            "s3://ikd/demo",
+        ])
+        .args([
+            "--gallery",
+            "s3://ikd/gallery",
+            "--out",
+            "s3://ikd/runs/hostile",
+            "--no-progress-bar",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let local = tempfile::tempdir().unwrap();
+    download_prefix(&store, "runs/hostile", local.path());
+    let mut rows = read_table(&local.path().join("results"));
+    rows.sort_by(|a, b| a["request_id"].cmp(&b["request_id"]));
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r["decision"].as_str(), r["reason"].as_str()))
+        .collect();
+    // The good selfie, read from the prefix, is decided as in the local reference run.
+    let reference = comparable_results(&f.reference);
+    let same = reference
+        .iter()
+        .find(|r| r["request_id"] == good[4].request_id)
+        .unwrap();
+    assert_eq!(
+        got,
+        [
+            ("rejected", "image_too_large"),
+            ("rejected", "path_outside_base"),
+            ("rejected", "path_outside_base"),
+            ("rejected", "file_not_found"),
+            (same["decision"].as_str(), same["reason"].as_str()),
+        ],
+        "{rows:?}"
+    );
 }

@@ -171,7 +171,11 @@ impl ChunkLoop<'_> {
                     .ok_or_else(|| anyhow::anyhow!("credentials were issued but no --outbox was given"))?;
                 commit_parquet_remote(&outbox.join(name), &outbox_batch(&chunk.outbox)?, &id("outbox"))?;
             }
-            commit_parquet_remote(&remote.results.join(name), &results_batch(&chunk.results)?, &id("results"))?;
+            commit_parquet_remote(
+                &remote.results.join(name),
+                &results_batch(&chunk.results)?,
+                &id("results"),
+            )?;
             return Ok(());
         }
         if !chunk.review.is_empty() {

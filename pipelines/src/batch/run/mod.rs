@@ -36,8 +36,8 @@ pub(crate) use row::{issue, Holder, RowContext, SelfieBase};
 use super::index::provinces_on_disk;
 use super::lookup::GalleryReader;
 use super::paths::InputDir;
-use super::storage::{is_remote, Location};
 use super::shard::Shard;
+use super::storage::{is_remote, Location};
 use super::{peak_rss_bytes, sha256_file, UsageError};
 use anyhow::Context;
 use chunk::ChunkLoop;
@@ -93,9 +93,9 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     }
     let selfie_dir = match &cfg.selfie_dir {
         Some(dir) if is_remote(dir) => SelfieBase::Remote(Location::from_path(dir)?),
-        Some(dir) => SelfieBase::Local(
-            InputDir::new(dir).with_context(|| format!("selfie directory {}", dir.display()))?,
-        ),
+        Some(dir) => {
+            SelfieBase::Local(InputDir::new(dir).with_context(|| format!("selfie directory {}", dir.display()))?)
+        }
         None if is_remote(&cfg.requests) => SelfieBase::Remote(Location::from_path(&cfg.requests)?.parent()),
         None => SelfieBase::Local(
             InputDir::of_file(&cfg.requests).with_context(|| format!("the directory of {}", cfg.requests.display()))?,
@@ -251,7 +251,8 @@ fn check_outbox(cfg: &RunConfig, issues: bool) -> anyhow::Result<()> {
     };
     if !is_remote(outbox) || !is_remote(&cfg.out) {
         return Err(UsageError(
-            "--outbox takes an s3:// prefix, for a run whose --out is s3:// (a local run's outbox is OUT/outbox, 0600)".into(),
+            "--outbox takes an s3:// prefix, for a run whose --out is s3:// (a local run's outbox is OUT/outbox, 0600)"
+                .into(),
         )
         .into());
     }
@@ -260,7 +261,8 @@ fn check_outbox(cfg: &RunConfig, issues: bool) -> anyhow::Result<()> {
     }
     let (o, out) = (Location::from_path(outbox)?, Location::from_path(&cfg.out)?);
     let inside = |a: &Location, b: &Location| {
-        a.bucket() == b.bucket() && (b.key().is_empty() || a.key() == b.key() || a.key().starts_with(&format!("{}/", b.key())))
+        a.bucket() == b.bucket()
+            && (b.key().is_empty() || a.key() == b.key() || a.key().starts_with(&format!("{}/", b.key())))
     };
     if inside(&o, &out) || inside(&out, &o) {
         return Err(UsageError(format!("--outbox {o} must not lie inside --out {out} (nor contain it)")).into());

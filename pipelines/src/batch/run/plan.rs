@@ -108,7 +108,11 @@ impl OutputDirs {
     pub(super) fn create(out: &Path, shard: Shard, outbox: bool) -> anyhow::Result<OutputDirs> {
         let shard_dir = format!("shard={}", shard.index);
         if is_remote(out) {
-            return Err(UsageError(format!("{}: an s3:// output needs OutputDirs::create_remote", out.display())).into());
+            return Err(UsageError(format!(
+                "{}: an s3:// output needs OutputDirs::create_remote",
+                out.display()
+            ))
+            .into());
         }
         let results = out.join("results").join(&shard_dir);
         let review = out.join("review").join(&shard_dir);

@@ -3,8 +3,8 @@
 //! code. No I/O other than reading the selfie and the holder's photo.
 
 use super::super::paths::{InputDir, PathError};
-use super::super::storage::{Location, StorageError};
 use super::super::results::{OutboxRow, ResultRow, ReviewRow};
+use super::super::storage::{Location, StorageError};
 use super::super::{hex, nik_u64};
 use crate::batch::lookup::ChunkGallery;
 use ikd_engine::credential::{ActivationSecret, CredentialIssuer, Gender, Identity, Photo, PhotoFormat};

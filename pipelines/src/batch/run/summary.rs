@@ -4,10 +4,10 @@
 use super::super::part_files;
 use super::plan::OutputDirs;
 use anyhow::Context;
-use parquet::file::reader::ChunkReader;
 use arrow::array::{Array, Float32Array, StringArray, UInt8Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::file::reader::ChunkReader;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -38,8 +38,8 @@ pub(super) fn aggregate(dirs: &OutputDirs, n_chunks: u64) -> anyhow::Result<Aggr
                 }
                 let part = loc.join(&o.name);
                 let bytes = part.read(None)?;
-                let builder = ParquetRecordBatchReaderBuilder::try_new(bytes)
-                    .with_context(|| format!("reading {part}"))?;
+                let builder =
+                    ParquetRecordBatchReaderBuilder::try_new(bytes).with_context(|| format!("reading {part}"))?;
                 if review {
                     agg.review_rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
                 } else {
