@@ -83,10 +83,7 @@ fn main() -> TractResult<()> {
         }
         node_flops.insert(node.id, 2.0 * fmas);
         let info = node.op.info().unwrap_or_default().join("; ");
-        let shape = model
-            .outlet_fact(OutletId::new(node.id, 0))
-            .map(|f| format!("{:?}", f.shape))
-            .unwrap_or_default();
+        let shape = model.outlet_fact(OutletId::new(node.id, 0)).map(|f| format!("{:?}", f.shape)).unwrap_or_default();
         node_info.insert(node.id, format!("out {shape} {info}"));
     }
     for _ in 0..runs {
@@ -134,26 +131,16 @@ fn main() -> TractResult<()> {
         total_flops / 1e9,
         total_flops / 1e6 / call.max(1e-9)
     );
-    let top = std::env::var("PROFILE_TOP")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(15usize);
+    let top = std::env::var("PROFILE_TOP").ok().and_then(|s| s.parse().ok()).unwrap_or(15usize);
     println!("\n| top nodes | operator | ms | MFLOP | GFLOP/s |\n|---|---|---|---|---|");
     for (op, name, ms, id) in rows.iter().take(top) {
         let f = node_flops.get(id).copied().unwrap_or(0.0);
-        println!(
-            "| {name} | {op} | {ms:.3} | {:.1} | {:.1} |",
-            f / 1e6,
-            f / 1e6 / ms.max(1e-9)
-        );
+        println!("| {name} | {op} | {ms:.3} | {:.1} | {:.1} |", f / 1e6, f / 1e6 / ms.max(1e-9));
     }
     if std::env::var("PROFILE_INFO").is_ok() {
         println!("\n| node | operator | ms | details |\n|---|---|---|---|");
         for (op, name, ms, id) in rows.iter().take(top) {
-            println!(
-                "| {name} | {op} | {ms:.3} | {} |",
-                node_info.get(id).cloned().unwrap_or_default()
-            );
+            println!("| {name} | {op} | {ms:.3} | {} |", node_info.get(id).cloned().unwrap_or_default());
         }
     }
     Ok(())
