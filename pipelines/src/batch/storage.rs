@@ -206,7 +206,7 @@ fn map_error(what: &str, e: object_store::Error) -> StorageError {
             let message = redact(&format!("{other}"));
             // S3's "NoSuchBucket" comes back as a generic 404 on some calls.
             if message.contains("NoSuchBucket") {
-                StorageError::NotFound(format!("{what} (the bucket does not exist)"))
+                StorageError::NotFound(format!("the bucket of {what}"))
             } else if message.contains("AccessDenied") {
                 StorageError::Denied(what.to_string())
             } else if message.contains("InvalidAccessKeyId") || message.contains("SignatureDoesNotMatch") {
@@ -224,7 +224,7 @@ fn map_error(what: &str, e: object_store::Error) -> StorageError {
 /// A put answered 404 means the bucket is missing (a key need not exist to be written).
 fn map_put_error(what: &str, e: object_store::Error) -> StorageError {
     match map_error(what, e) {
-        StorageError::NotFound(w) if !w.contains("bucket") => StorageError::NotFound(format!("the bucket of {w}")),
+        StorageError::NotFound(w) if !w.starts_with("the bucket of ") => StorageError::NotFound(format!("the bucket of {w}")),
         other => other,
     }
 }
