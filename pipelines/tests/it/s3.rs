@@ -517,6 +517,29 @@ fn bad_buckets_objects_and_endpoints_get_clear_errors() {
     assert!(err.contains(&requests_url()), "{err}");
     assert!(started.elapsed() < Duration::from_secs(60));
 
+    // A status list published to the bucket is the file a local publish writes.
+    let dir = tempfile::tempdir().unwrap();
+    let publish = |out: &str| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_ikd"));
+        moto.env(&mut c);
+        let o = c
+            .args(["credential", "status-list", "publish", "--at", "1767225600", "--out", out])
+            .arg("--keys")
+            .arg(&f.keys)
+            .arg("--list")
+            .arg(dir.path().join("revoked.jsonl"))
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let local_list = dir.path().join("status.bin");
+    publish(local_list.to_str().unwrap());
+    publish("s3://ikd/public/status.bin");
+    let remote = rt().block_on(async {
+        store.get(&ObjectPath::from("public/status.bin")).await.unwrap().bytes().await.unwrap()
+    });
+    assert_eq!(remote.as_ref(), std::fs::read(&local_list).unwrap().as_slice());
+
     // A corrupt gallery part: refused with the part's name; no result committed.
     let part = object_names(&store, "gallery")
         .into_iter()
