@@ -224,7 +224,9 @@ fn map_error(what: &str, e: object_store::Error) -> StorageError {
 /// A put answered 404 means the bucket is missing (a key need not exist to be written).
 fn map_put_error(what: &str, e: object_store::Error) -> StorageError {
     match map_error(what, e) {
-        StorageError::NotFound(w) if !w.starts_with("the bucket of ") => StorageError::NotFound(format!("the bucket of {w}")),
+        StorageError::NotFound(w) if !w.starts_with("the bucket of ") => {
+            StorageError::NotFound(format!("the bucket of {w}"))
+        }
         other => other,
     }
 }

@@ -523,7 +523,15 @@ fn bad_buckets_objects_and_endpoints_get_clear_errors() {
         let mut c = Command::new(env!("CARGO_BIN_EXE_ikd"));
         moto.env(&mut c);
         let o = c
-            .args(["credential", "status-list", "publish", "--at", "1767225600", "--out", out])
+            .args([
+                "credential",
+                "status-list",
+                "publish",
+                "--at",
+                "1767225600",
+                "--out",
+                out,
+            ])
             .arg("--keys")
             .arg(&f.keys)
             .arg("--list")
@@ -536,7 +544,13 @@ fn bad_buckets_objects_and_endpoints_get_clear_errors() {
     publish(local_list.to_str().unwrap());
     publish("s3://ikd/public/status.bin");
     let remote = rt().block_on(async {
-        store.get(&ObjectPath::from("public/status.bin")).await.unwrap().bytes().await.unwrap()
+        store
+            .get(&ObjectPath::from("public/status.bin"))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
     });
     assert_eq!(remote.as_ref(), std::fs::read(&local_list).unwrap().as_slice());
 
