@@ -398,6 +398,12 @@ fn flush_rejects(
 pub fn fingerprint(gallery: &Path, provinces: &std::collections::BTreeSet<u8>) -> anyhow::Result<String> {
     let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
     for &p in provinces {
+        if super::storage::is_remote(gallery) {
+            for (loc, len) in super::index::remote_part_files(&province_dir(gallery, p))? {
+                ctx.update(format!("{p:02}/{}:{len}\n", loc.name()).as_bytes());
+            }
+            continue;
+        }
         for f in part_files(&province_dir(gallery, p))? {
             let len = std::fs::metadata(&f)?.len();
             ctx.update(format!("{p:02}/{}:{len}\n", f.file_name().unwrap_or_default().to_string_lossy()).as_bytes());

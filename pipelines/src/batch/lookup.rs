@@ -17,7 +17,8 @@
 
 use super::encoding::EmbeddingEncoding;
 use super::gallery_part::{compacted_from, embedding_columns};
-use super::index::{province_dir, provinces_on_disk};
+use super::index::{province_dir, provinces_on_disk, remote_part_files};
+use super::storage::{is_remote, Location};
 use super::{part_files, unhex32};
 use anyhow::{bail, Context};
 use arrow::array::{Array, StringArray};
@@ -111,12 +112,40 @@ pub struct LookupStats {
     pub lookup_seconds: f64,
 }
 
+/// Where a gallery part's bytes come from: a local file (`pread`) or an object (range reads).
+#[derive(Clone)]
+enum Source {
+    Local(Arc<File>),
+    Remote(Location),
+}
+
 /// A gallery file opened for positioned reads, counting the bytes it hands out.
 #[derive(Clone)]
 struct CountingFile {
-    file: Arc<File>,
+    file: Source,
     len: u64,
     read: Arc<AtomicU64>,
+}
+
+/// How much a sequential read of an object fetches per request (page headers of a row group
+/// read whole, in files written without a page index).
+const REMOTE_READ_AHEAD: u64 = 256 << 10;
+
+impl CountingFile {
+    fn read_at(&self, buf: &mut [u8], pos: u64) -> std::io::Result<usize> {
+        match &self.file {
+            Source::Local(f) => f.read_at(buf, pos),
+            Source::Remote(loc) => {
+                let end = (pos + buf.len() as u64).min(self.len);
+                if end <= pos {
+                    return Ok(0);
+                }
+                let bytes = loc.read_range(pos..end).map_err(std::io::Error::other)?;
+                buf[..bytes.len()].copy_from_slice(&bytes);
+                Ok(bytes.len())
+            }
+        }
+    }
 }
 
 impl Length for CountingFile {
@@ -132,26 +161,62 @@ impl ChunkReader for CountingFile {
         Ok(PositionedRead {
             file: self.clone(),
             pos: start,
+            ahead: Bytes::new(),
         })
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        let mut buf = vec![0u8; length];
-        self.file.read_exact_at(&mut buf, start)?;
+        let bytes = match &self.file {
+            Source::Local(f) => {
+                let mut buf = vec![0u8; length];
+                f.read_exact_at(&mut buf, start)?;
+                Bytes::from(buf)
+            }
+            Source::Remote(loc) => {
+                let end = start + length as u64;
+                let b = loc
+                    .read_range(start..end)
+                    .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))?;
+                if b.len() != length {
+                    return Err(parquet::errors::ParquetError::EOF(format!(
+                        "{loc}: {} bytes at {start} where {length} were asked for",
+                        b.len()
+                    )));
+                }
+                b
+            }
+        };
         self.read.fetch_add(length as u64, Ordering::Relaxed);
-        Ok(buf.into())
+        Ok(bytes)
     }
 }
 
-/// `Read` at an offset with `pread`, so readers of one file never share a seek position.
+/// `Read` at an offset with `pread` (or, for an object, range reads of
+/// [`REMOTE_READ_AHEAD`] bytes), so readers of one file never share a seek position.
 struct PositionedRead {
     file: CountingFile,
     pos: u64,
+    ahead: Bytes,
 }
 
 impl Read for PositionedRead {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.file.file.read_at(buf, self.pos)?;
+        if let Source::Remote(_) = &self.file.file {
+            if self.ahead.is_empty() {
+                let want = REMOTE_READ_AHEAD.max(buf.len() as u64) as usize;
+                let mut fresh = vec![0u8; want];
+                let n = self.file.read_at(&mut fresh, self.pos)?;
+                fresh.truncate(n);
+                self.file.read.fetch_add(n as u64, Ordering::Relaxed);
+                self.ahead = Bytes::from(fresh);
+            }
+            let n = buf.len().min(self.ahead.len());
+            buf[..n].copy_from_slice(&self.ahead[..n]);
+            self.ahead = self.ahead.slice(n..);
+            self.pos += n as u64;
+            return Ok(n);
+        }
+        let n = self.file.read_at(buf, self.pos)?;
         self.pos += n as u64;
         self.file.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
@@ -271,9 +336,20 @@ impl GalleryReader {
         for &p in provinces {
             let dir = province_dir(gallery, p);
             let mut opened = Vec::new();
-            for path in part_files(&dir)? {
-                let (file, replaces) = super::guard_parser(|| path.display().to_string(), || reader.open_file(&path))
-                    .with_context(|| format!("opening gallery part {}", path.display()))?;
+            let parts: Vec<(PathBuf, Option<(Location, u64)>)> = if is_remote(gallery) {
+                remote_part_files(&dir)?
+                    .into_iter()
+                    .map(|(loc, len)| (PathBuf::from(loc.url()), Some((loc, len))))
+                    .collect()
+            } else {
+                part_files(&dir)?.into_iter().map(|p| (p, None)).collect()
+            };
+            for (path, remote) in parts {
+                let (file, replaces) = super::guard_parser(
+                    || path.display().to_string(),
+                    || reader.open_file(&path, remote.clone()),
+                )
+                .with_context(|| format!("opening gallery part {}", path.display()))?;
                 // A part file copied into another province's partition would answer for NIKs
                 // that are not its own: its NIK ranges (footer statistics) must be of `p`.
                 let province = |nik: u64| nik / 100_000_000_000_000; // the first 2 of 16 digits
@@ -324,11 +400,17 @@ impl GalleryReader {
         self
     }
 
-    fn open_file(&mut self, path: &Path) -> anyhow::Result<(PartFile, Vec<String>)> {
-        let file = File::open(path)?;
-        let len = file.metadata()?.len();
+    fn open_file(&mut self, path: &Path, remote: Option<(Location, u64)>) -> anyhow::Result<(PartFile, Vec<String>)> {
+        let (file, len) = match remote {
+            Some((loc, len)) => (Source::Remote(loc), len),
+            None => {
+                let file = File::open(path)?;
+                let len = file.metadata()?.len();
+                (Source::Local(Arc::new(file)), len)
+            }
+        };
         let file = CountingFile {
-            file: Arc::new(file),
+            file,
             len,
             read: self.read.clone(),
         };

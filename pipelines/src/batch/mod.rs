@@ -10,6 +10,7 @@
 //! * [`compact`]: merging a partition's sorted runs into one.
 //! * [`results`]: Arrow schemas of results / review / outbox and atomic Parquet writes.
 //! * [`shard`]: deterministic assignment of request rows to shards.
+//! * [`storage`]: `s3://` object storage (read, range reads, list, create-only put).
 //! * [`run`]: `ikd run` (chunked, resumable, exactly-once).
 //!
 //! See `docs/batch.md` for the layout on disk and the resume / sharding design.
@@ -24,6 +25,7 @@ pub mod paths;
 pub mod results;
 pub mod run;
 pub mod shard;
+pub mod storage;
 pub mod synthetic;
 pub mod table;
 

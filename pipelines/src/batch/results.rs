@@ -1,5 +1,6 @@
 //! Arrow schemas of the result, review and outbox tables, and atomic Parquet writes.
 
+use super::storage::{Created, Location};
 use super::{create_file, sync_dir, tmp_path};
 use anyhow::Context;
 use arrow::array::{
@@ -367,6 +368,56 @@ impl AtomicParquetWriter {
             .with_context(|| format!("renaming {} to {}", self.tmp.display(), self.path.display()))?;
         sync_dir(self.path.parent().unwrap_or(Path::new(".")));
         Ok(())
+    }
+}
+
+/// The footer key that names what an object commits (`RUN_ID/KIND/shard=I/part-CCCCCC`): how a
+/// create-only put that finds its key taken tells an earlier attempt of the same chunk (fine)
+/// from another run's or another chunk's object (a conflict).
+pub const COMMIT_KEY: &str = "ikd.commit";
+
+/// One record batch as the bytes of a complete Parquet file, with `key_values` in its footer.
+pub fn parquet_bytes(batch: &RecordBatch, key_values: &[(String, String)]) -> anyhow::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buf, batch.schema(), Some(writer_properties()))?;
+    for (k, v) in key_values {
+        writer.append_key_value_metadata(parquet::file::metadata::KeyValue::new(k.clone(), v.clone()));
+    }
+    writer.write(batch)?;
+    writer.close()?;
+    Ok(buf)
+}
+
+/// The [`COMMIT_KEY`] in the footer of a Parquet file's bytes, if it is one and has it.
+pub fn commit_id_of(bytes: &bytes::Bytes) -> Option<String> {
+    let meta = super::guard_parser(String::new, || {
+        Ok(parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(bytes)?)
+    })
+    .ok()?;
+    meta.file_metadata()
+        .key_value_metadata()?
+        .iter()
+        .find(|kv| kv.key == COMMIT_KEY)
+        .and_then(|kv| kv.value.clone())
+}
+
+/// Commits one record batch as the object `loc`, exactly once on storage without rename: one
+/// create-only put of the whole encoded file (a reader sees all of it or no object), its
+/// footer naming `commit_id`. When the key is taken, the object there is read back: the same
+/// `commit_id` is an earlier attempt of this very chunk (a killed or retried shard, two shards
+/// given one index, or this put's own try whose reply was lost), and it stands; anything else
+/// is a conflict and an error. Returns whether this call created the object.
+pub fn commit_parquet_remote(loc: &Location, batch: &RecordBatch, commit_id: &str) -> anyhow::Result<bool> {
+    let bytes = parquet_bytes(batch, &[(COMMIT_KEY.to_string(), commit_id.to_string())])?;
+    match loc.put_create(bytes::Bytes::from(bytes))? {
+        Created::New => Ok(true),
+        Created::Existing(there) => match commit_id_of(&there) {
+            Some(id) if id == commit_id => Ok(false),
+            Some(id) => anyhow::bail!(
+                "{loc} exists and commits {id}, not {commit_id}: another run wrote here (use another --out)"
+            ),
+            None => anyhow::bail!("{loc} exists and is not a part this program committed: refusing to treat it as one"),
+        },
     }
 }
 

@@ -70,6 +70,11 @@ pub struct RunArgs {
     /// can hold the chunk's NIKs; the cache keeps recently used row groups' page indexes).
     #[arg(long, default_value_t = 64)]
     pub gallery_cache_mb: usize,
+    /// The outbox of a run whose --out is on object storage: an s3:// prefix of its own (never
+    /// below --out), whose bucket policy lets only the job write and only the mailer read (see
+    /// the README, "Object storage"). Required with --keys when --out is s3://.
+    #[arg(long, value_name = "S3_PREFIX")]
+    pub outbox: Option<PathBuf>,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -103,6 +108,7 @@ impl RunArgs {
         cfg.review_margin = self.review_margin;
         cfg.issued_at = self.issued_at;
         cfg.gallery_cache_bytes = self.gallery_cache_mb << 20;
+        cfg.outbox.clone_from(&self.outbox);
         cfg.progress = if self.no_progress_bar {
             ProgressMode::Lines
         } else {

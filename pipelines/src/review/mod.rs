@@ -273,7 +273,7 @@ pub fn issue(engine: &Engine, cfg: &IssueConfig) -> anyhow::Result<IssueOutcome>
     let base = crate::batch::paths::InputDir::of_file(&requests)?;
     let ctx = RowContext {
         engine,
-        base,
+        base: crate::batch::run::SelfieBase::Local(base),
         run_id: state.run_id.clone(),
         issuer: signing.issuer.as_ref(),
         secret: signing.secret.as_ref(),

@@ -11,3 +11,4 @@ mod hygiene;
 mod qr;
 mod review;
 mod run;
+mod s3;

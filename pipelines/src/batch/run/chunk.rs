@@ -4,7 +4,7 @@
 //! engine fault is not committed (a rerun retries it).
 
 use super::super::lookup::{ChunkGallery, GalleryReader};
-use super::super::results::{outbox_batch, results_batch, review_batch, write_parquet_atomic};
+use super::super::results::{commit_parquet_remote, outbox_batch, results_batch, review_batch, write_parquet_atomic};
 use super::super::results::{OutboxRow, ResultRow, ReviewRow};
 use super::super::table::TableReader;
 use super::super::{hash64, nik_u64};
@@ -65,7 +65,11 @@ impl ChunkLoop<'_> {
             let first = chunk_no * chunk_size as u64 + 1;
             let work = self.select(&rows, first, &mut seen);
             let name = format!("part-{chunk_no:06}.parquet");
-            if self.dirs.results.join(&name).exists() {
+            let committed = match &self.dirs.remote {
+                Some(r) => r.committed.contains(&name),
+                None => self.dirs.results.join(&name).exists(),
+            };
+            if committed {
                 progress.advance(work.len() as u64, false, chunk_no, self.n_chunks);
                 chunk_no += 1;
                 continue;
@@ -152,6 +156,28 @@ impl ChunkLoop<'_> {
 
     /// Review and outbox first, results last: the results file is the commit marker.
     fn commit(&self, name: &str, chunk: &ChunkRows) -> anyhow::Result<()> {
+        if let Some(remote) = &self.dirs.remote {
+            // Same order; each object one create-only put whose footer names its chunk, so a
+            // chunk committed by an earlier or a concurrent attempt is recognised, not doubled.
+            let shard = self.cfg.shard.index;
+            let id = |kind: &str| format!("{}/{kind}/shard={shard}/{name}", self.ctx.run_id);
+            if !chunk.review.is_empty() {
+                commit_parquet_remote(&remote.review.join(name), &review_batch(&chunk.review)?, &id("review"))?;
+            }
+            if !chunk.outbox.is_empty() {
+                let outbox = remote
+                    .outbox
+                    .as_ref()
+                    .ok_or_else(|| anyhow::anyhow!("credentials were issued but no --outbox was given"))?;
+                commit_parquet_remote(&outbox.join(name), &outbox_batch(&chunk.outbox)?, &id("outbox"))?;
+            }
+            commit_parquet_remote(
+                &remote.results.join(name),
+                &results_batch(&chunk.results)?,
+                &id("results"),
+            )?;
+            return Ok(());
+        }
         if !chunk.review.is_empty() {
             write_parquet_atomic(&self.dirs.review.join(name), &review_batch(&chunk.review)?, None)?;
         }

@@ -45,6 +45,9 @@ pub struct RunConfig {
     pub progress: ProgressMode,
     /// Byte budget of the gallery's page-index cache (see `lookup`).
     pub gallery_cache_bytes: usize,
+    /// Where an `s3://` run's outbox goes (an `s3://` prefix outside OUT, given explicitly:
+    /// the activation codes never land next to the results). Local runs: `OUT/outbox`.
+    pub outbox: Option<PathBuf>,
 }
 
 impl RunConfig {
@@ -66,6 +69,7 @@ impl RunConfig {
             review_margin: 1.0,
             issued_at: None,
             progress: ProgressMode::Auto,
+            outbox: None,
         }
     }
 }

@@ -31,12 +31,13 @@ pub use row::MAX_QR_CHARS;
 pub use state::{state_path, Fingerprint, RunState};
 
 pub(crate) use plan::Signing;
-pub(crate) use row::{issue, Holder, RowContext};
+pub(crate) use row::{issue, Holder, RowContext, SelfieBase};
 
 use super::index::provinces_on_disk;
 use super::lookup::GalleryReader;
 use super::paths::InputDir;
 use super::shard::Shard;
+use super::storage::{is_remote, Location};
 use super::{peak_rss_bytes, sha256_file, UsageError};
 use anyhow::Context;
 use chunk::ChunkLoop;
@@ -60,21 +61,47 @@ pub struct RunOutcome {
 pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     let started = Instant::now();
     let chunk_size = cfg.chunk_size.max(1);
-    if !cfg.requests.is_file() {
-        return Err(UsageError(format!("requests file {} does not exist", cfg.requests.display())).into());
-    }
-    if !cfg.gallery.is_dir() {
+    let remote_out = is_remote(&cfg.out);
+    // A requests table on object storage is copied to a local temp file first (the CSV and
+    // Parquet readers and the input hash read a file); removed when the run returns.
+    let staged = if is_remote(&cfg.requests) {
+        Some(StagedRequests::download(&cfg.requests)?)
+    } else {
+        if !cfg.requests.is_file() {
+            return Err(UsageError(format!("requests file {} does not exist", cfg.requests.display())).into());
+        }
+        None
+    };
+    let local_cfg;
+    let cfg_in = match &staged {
+        Some(s) => {
+            local_cfg = RunConfig {
+                requests: s.path.clone(),
+                ..cfg.clone()
+            };
+            &local_cfg
+        }
+        None => cfg,
+    };
+    if !is_remote(&cfg.gallery) && !cfg.gallery.is_dir() {
         return Err(UsageError(format!("gallery {} is not a directory", cfg.gallery.display())).into());
     }
     let signing = Signing::load(cfg)?;
-    std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+    check_outbox(cfg, signing.issuer.is_some())?;
+    if !remote_out {
+        std::fs::create_dir_all(&cfg.out).with_context(|| format!("creating {}", cfg.out.display()))?;
+    }
     let selfie_dir = match &cfg.selfie_dir {
-        Some(dir) => InputDir::new(dir).with_context(|| format!("selfie directory {}", dir.display()))?,
-        None => {
-            InputDir::of_file(&cfg.requests).with_context(|| format!("the directory of {}", cfg.requests.display()))?
+        Some(dir) if is_remote(dir) => SelfieBase::Remote(Location::from_path(dir)?),
+        Some(dir) => {
+            SelfieBase::Local(InputDir::new(dir).with_context(|| format!("selfie directory {}", dir.display()))?)
         }
+        None if is_remote(&cfg.requests) => SelfieBase::Remote(Location::from_path(&cfg.requests)?.parent()),
+        None => SelfieBase::Local(
+            InputDir::of_file(&cfg.requests).with_context(|| format!("the directory of {}", cfg.requests.display()))?,
+        ),
     };
-    let fp = fingerprint(engine, cfg, &signing, &selfie_dir)?;
+    let fp = fingerprint(engine, cfg_in, &signing, &selfie_dir)?;
     let (state, resumed) = state::open_state(&cfg.out, &fp)?;
     let label = if cfg.shard.count > 1 {
         format!("ikd run {} shard {}", state.run_id, cfg.shard)
@@ -82,7 +109,7 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         format!("ikd run {}", state.run_id)
     };
 
-    let scan = RequestScan::read(&cfg.requests, cfg.shard)?;
+    let scan = RequestScan::read(&cfg_in.requests, cfg.shard)?;
     let n_chunks = scan.total_rows.div_ceil(chunk_size as u64);
     let t_open = Instant::now();
     let models: Vec<(String, usize)> = engine.embedders().map(|e| (e.id.clone(), e.dims)).collect();
@@ -94,7 +121,11 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     let mut gallery = gallery.with_cache_bytes(cfg.gallery_cache_bytes);
     let open_secs = t_open.elapsed().as_secs_f64();
     let opened = gallery.stats();
-    let dirs = OutputDirs::create(&cfg.out, cfg.shard, signing.issuer.is_some())?;
+    let dirs = if remote_out {
+        OutputDirs::create_remote(&cfg.out, cfg.shard, cfg.outbox.as_deref())?
+    } else {
+        OutputDirs::create(&cfg.out, cfg.shard, signing.issuer.is_some())?
+    };
 
     let mut progress = Progress::new(cfg.progress, scan.my_rows, label.clone());
     progress.log(&format!(
@@ -132,7 +163,7 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         photo_budget: cfg.photo_budget,
     };
     let executed = ChunkLoop {
-        cfg,
+        cfg: cfg_in,
         ctx: &ctx,
         pool: &pool,
         dirs: &dirs,
@@ -142,7 +173,7 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
     .execute(&mut gallery, &mut progress)?;
     progress.finish();
 
-    let agg = summary::aggregate(&dirs.results, &dirs.review, n_chunks)?;
+    let agg = summary::aggregate(&dirs, n_chunks)?;
     let wall = started.elapsed().as_secs_f64();
     let loop_secs = executed.seconds;
     let rows_processed_now = executed.rows_processed;
@@ -188,13 +219,85 @@ pub fn run(engine: &Engine, cfg: &RunConfig) -> anyhow::Result<RunOutcome> {
         },
     });
     let summary_path = summary_path(&cfg.out, cfg.shard);
-    super::write_atomic(&summary_path, serde_json::to_string_pretty(&summary)?.as_bytes(), None)
-        .with_context(|| format!("writing {}", summary_path.display()))?;
+    let text = serde_json::to_string_pretty(&summary)?;
+    if remote_out {
+        Location::from_path(&summary_path)?.put_overwrite(text.into_bytes().into())?;
+    } else {
+        super::write_atomic(&summary_path, text.as_bytes(), None)
+            .with_context(|| format!("writing {}", summary_path.display()))?;
+    }
+    drop(staged);
     Ok(RunOutcome {
         summary,
         summary_path,
         failed_chunks,
     })
+}
+
+/// The outbox rule on object storage: credentials of an `s3://` run go only to a prefix given
+/// explicitly with `--outbox`, never below OUT (where whoever reads results could read the
+/// activation codes); a local run keeps `OUT/outbox` (0700 / 0600).
+fn check_outbox(cfg: &RunConfig, issues: bool) -> anyhow::Result<()> {
+    let Some(outbox) = &cfg.outbox else {
+        if issues && is_remote(&cfg.out) {
+            return Err(UsageError(
+                "--out is on object storage and --keys issues credentials: give the outbox its own prefix with \
+                 --outbox s3://BUCKET/PREFIX (not below --out; see the README, \"Object storage\")"
+                    .into(),
+            )
+            .into());
+        }
+        return Ok(());
+    };
+    if !is_remote(outbox) || !is_remote(&cfg.out) {
+        return Err(UsageError(
+            "--outbox takes an s3:// prefix, for a run whose --out is s3:// (a local run's outbox is OUT/outbox, 0600)"
+                .into(),
+        )
+        .into());
+    }
+    if !issues {
+        return Err(UsageError("--outbox without --keys: no credentials to put there".into()).into());
+    }
+    let (o, out) = (Location::from_path(outbox)?, Location::from_path(&cfg.out)?);
+    let inside = |a: &Location, b: &Location| {
+        a.bucket() == b.bucket()
+            && (b.key().is_empty() || a.key() == b.key() || a.key().starts_with(&format!("{}/", b.key())))
+    };
+    if inside(&o, &out) || inside(&out, &o) {
+        return Err(UsageError(format!("--outbox {o} must not lie inside --out {out} (nor contain it)")).into());
+    }
+    Ok(())
+}
+
+/// A requests table copied from object storage to a local temp file, removed on drop.
+struct StagedRequests {
+    path: PathBuf,
+}
+
+impl StagedRequests {
+    fn download(url: &std::path::Path) -> anyhow::Result<StagedRequests> {
+        let loc = Location::from_path(url)?;
+        let name = loc.name().to_string();
+        let dir = std::env::temp_dir().join(format!("ikd-requests-{}-{}", std::process::id(), super::unix_now()));
+        super::create_dir(&dir, Some(0o700)).with_context(|| format!("creating {}", dir.display()))?;
+        let staged = StagedRequests { path: dir.join(name) };
+        match loc.download_to(&staged.path) {
+            Ok(_) => Ok(staged),
+            Err(super::storage::StorageError::NotFound(what)) => {
+                Err(UsageError(format!("requests file {what} does not exist")).into())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl Drop for StagedRequests {
+    fn drop(&mut self) {
+        if let Some(dir) = self.path.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
 }
 
 /// `OUT/summary.json`, or `OUT/summary-shard-I-of-N.json` for one shard of several.
@@ -211,7 +314,7 @@ fn fingerprint(
     engine: &Engine,
     cfg: &RunConfig,
     signing: &Signing,
-    selfie_dir: &InputDir,
+    selfie_dir: &SelfieBase,
 ) -> anyhow::Result<Fingerprint> {
     let issuer = signing.issuer.as_ref();
     let all_provinces = provinces_on_disk(&cfg.gallery)?;
@@ -230,7 +333,7 @@ fn fingerprint(
         credential_kid: issuer.map(|i| i.key().kid().to_string()),
         encryption_kid: issuer.and_then(|i| i.encryption_kid().map(str::to_string)),
         photo_budget: cfg.photo_budget,
-        selfie_dir: cfg.selfie_dir.as_ref().map(|_| selfie_dir.root().display().to_string()),
+        selfie_dir: cfg.selfie_dir.as_ref().map(|_| selfie_dir.display()),
         issuer: issuer.map(|_| cfg.issuer.clone()),
         validity_days: issuer.map(|_| cfg.validity_days),
         review_margin: cfg.review_margin,

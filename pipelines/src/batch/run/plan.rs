@@ -2,6 +2,7 @@
 //! provinces they need) and the output directories.
 
 use super::super::shard::Shard;
+use super::super::storage::{is_remote, Location};
 use super::super::table::{required, TableReader};
 use super::super::{create_dir, part_files, remove_stray_tmp, UsageError};
 use super::config::RunConfig;
@@ -93,6 +94,8 @@ pub(super) struct OutputDirs {
     pub results: PathBuf,
     pub review: PathBuf,
     pub outbox: PathBuf,
+    /// For an `s3://` OUT: the same three as prefixes (the outbox's under `--outbox`).
+    pub remote: Option<RemoteDirs>,
     /// Temp files of an interrupted attempt, removed.
     pub stray_removed: usize,
     /// Chunks an earlier attempt committed.
@@ -104,6 +107,13 @@ impl OutputDirs {
     /// an interrupted attempt's temp files.
     pub(super) fn create(out: &Path, shard: Shard, outbox: bool) -> anyhow::Result<OutputDirs> {
         let shard_dir = format!("shard={}", shard.index);
+        if is_remote(out) {
+            return Err(UsageError(format!(
+                "{}: an s3:// output needs OutputDirs::create_remote",
+                out.display()
+            ))
+            .into());
+        }
         let results = out.join("results").join(&shard_dir);
         let review = out.join("review").join(&shard_dir);
         let outbox_dir = out.join("outbox").join(&shard_dir);
@@ -122,8 +132,50 @@ impl OutputDirs {
             results,
             review,
             outbox: outbox_dir,
+            remote: None,
             stray_removed,
             committed_before,
         })
     }
+
+    /// The prefixes of an `s3://` OUT. Nothing to create (a bucket has no directories) and no
+    /// temp objects to remove (a commit is one create-only put): what is committed is listed.
+    pub(super) fn create_remote(out: &Path, shard: Shard, outbox: Option<&Path>) -> anyhow::Result<OutputDirs> {
+        let shard_dir = format!("shard={}", shard.index);
+        let root = Location::from_path(out)?;
+        let results = root.join("results").join(&shard_dir);
+        let review = root.join("review").join(&shard_dir);
+        let outbox = match outbox {
+            Some(o) => Some(Location::from_path(o)?.join(&shard_dir)),
+            None => None,
+        };
+        let committed: BTreeSet<String> = results
+            .list()?
+            .into_iter()
+            .filter(|o| !o.name.contains('/') && o.name.starts_with("part-") && o.name.ends_with(".parquet"))
+            .map(|o| o.name)
+            .collect();
+        Ok(OutputDirs {
+            results: PathBuf::from(results.url()),
+            review: PathBuf::from(review.url()),
+            outbox: outbox.as_ref().map(|o| PathBuf::from(o.url())).unwrap_or_default(),
+            committed_before: committed.len(),
+            remote: Some(RemoteDirs {
+                results,
+                review,
+                outbox,
+                committed,
+            }),
+            stray_removed: 0,
+        })
+    }
+}
+
+/// The output prefixes of a run on object storage.
+pub(super) struct RemoteDirs {
+    pub results: Location,
+    pub review: Location,
+    pub outbox: Option<Location>,
+    /// `part-CCCCCC.parquet` names committed before this attempt started.
+    pub committed: BTreeSet<String>,
 }

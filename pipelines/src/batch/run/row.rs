@@ -4,6 +4,7 @@
 
 use super::super::paths::{InputDir, PathError};
 use super::super::results::{OutboxRow, ResultRow, ReviewRow};
+use super::super::storage::{Location, StorageError};
 use super::super::{hex, nik_u64};
 use crate::batch::lookup::ChunkGallery;
 use ikd_engine::credential::{ActivationSecret, CredentialIssuer, Gender, Identity, Photo, PhotoFormat};
@@ -33,11 +34,27 @@ pub(super) struct Processed {
     pub outbox: Option<OutboxRow>,
 }
 
+/// Where a run's selfie paths must lie: a local directory, or an `s3://` prefix.
+pub(crate) enum SelfieBase {
+    Local(InputDir),
+    Remote(Location),
+}
+
+impl SelfieBase {
+    /// For the fingerprint and messages.
+    pub(crate) fn display(&self) -> String {
+        match self {
+            SelfieBase::Local(d) => d.root().display().to_string(),
+            SelfieBase::Remote(l) => l.url(),
+        }
+    }
+}
+
 /// What every row of a run shares.
 pub(crate) struct RowContext<'a> {
     pub engine: &'a Engine,
     /// Where selfie paths must lie.
-    pub base: InputDir,
+    pub base: SelfieBase,
     pub run_id: String,
     pub issuer: Option<&'a CredentialIssuer>,
     pub secret: Option<&'a ActivationSecret>,
@@ -244,7 +261,40 @@ fn verify(ctx: &RowContext<'_>, r: &mut ResultRow, row: &[String], reference: &[
         reject(r, Reason::FileNotFound, "selfie_path is empty".into());
         return Ok(());
     }
-    let path = match ctx.base.resolve(rel) {
+    let max = e.config().limits.max_bytes as u64;
+    let base = match &ctx.base {
+        SelfieBase::Local(dir) => dir,
+        SelfieBase::Remote(prefix) => {
+            let loc = match prefix.resolve_inside(rel) {
+                Ok(l) => l,
+                Err(why) => {
+                    reject(r, Reason::PathOutsideBase, format!("selfie_path: {why}"));
+                    return Ok(());
+                }
+            };
+            // One GET: the size is checked from the reply's headers before the body is read.
+            let bytes = match loc.read(Some(max)) {
+                Ok(b) => b.to_vec(),
+                Err(StorageError::NotFound(what)) => {
+                    reject(r, Reason::FileNotFound, format!("selfie object: {what} does not exist"));
+                    return Ok(());
+                }
+                Err(StorageError::TooLarge { size, max, .. }) => {
+                    reject(
+                        r,
+                        Reason::ImageTooLarge,
+                        format!("selfie object has {size} bytes, limit {max}"),
+                    );
+                    return Ok(());
+                }
+                // Unreachable endpoint (after the retries), denied, ...: the chunk is not
+                // committed, and a rerun retries it.
+                Err(other) => return Err(anyhow::anyhow!("reading the selfie: {other}")),
+            };
+            return decide(ctx, r, &bytes, reference);
+        }
+    };
+    let path = match base.resolve(rel) {
         Ok(p) => p,
         Err(PathError::Outside(why)) => {
             reject(r, Reason::PathOutsideBase, format!("selfie_path: {why}"));
@@ -255,7 +305,6 @@ fn verify(ctx: &RowContext<'_>, r: &mut ResultRow, row: &[String], reference: &[
             return Ok(());
         }
     };
-    let max = e.config().limits.max_bytes as u64;
     match std::fs::metadata(&path) {
         Err(err) => {
             reject(r, Reason::FileNotFound, format!("selfie file: {err}"));
@@ -282,9 +331,15 @@ fn verify(ctx: &RowContext<'_>, r: &mut ResultRow, row: &[String], reference: &[
             return Ok(());
         }
     };
-    r.selfie_sha256 = Some(ikd_engine::sha256_hex(&bytes));
+    decide(ctx, r, &bytes, reference)
+}
+
+/// Runs the engine on a selfie's bytes and fills the result row with its verdict.
+fn decide(ctx: &RowContext<'_>, r: &mut ResultRow, bytes: &[u8], reference: &[ModelEmbedding]) -> anyhow::Result<()> {
+    let e = ctx.engine;
+    r.selfie_sha256 = Some(ikd_engine::sha256_hex(bytes));
     let (verdict, analysis) = e
-        .verify_embeddings(&bytes, reference)
+        .verify_embeddings(bytes, reference)
         .map_err(|err| anyhow::anyhow!("engine fault: {err}"))?;
     r.decision = verdict.decision.as_str().into();
     r.score = verdict.score;
@@ -308,7 +363,15 @@ fn verify(ctx: &RowContext<'_>, r: &mut ResultRow, row: &[String], reference: &[
 /// from (checked against the entry's SHA-256, so a replaced file is refused).
 fn holder_photo(engine: &Engine, path: Option<&str>, sha256: &[u8; 32], budget: usize) -> Result<Photo, String> {
     let path = path.ok_or("holder photo: the gallery entry has no photo_path")?;
-    let bytes = std::fs::read(path).map_err(|e| format!("holder photo: cannot read the KTP-el photo: {e}"))?;
+    let bytes = if path.starts_with("s3://") {
+        let max = engine.config().limits.max_bytes as u64;
+        Location::parse(path)
+            .and_then(|l| l.read(Some(max)))
+            .map(|b| b.to_vec())
+            .map_err(|e| format!("holder photo: cannot read the KTP-el photo: {e}"))?
+    } else {
+        std::fs::read(path).map_err(|e| format!("holder photo: cannot read the KTP-el photo: {e}"))?
+    };
     if ikd_engine::sha256_hex(&bytes) != hex(sha256) {
         return Err("holder photo: the KTP-el photo changed since the gallery was built".into());
     }

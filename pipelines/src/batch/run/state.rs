@@ -57,6 +57,9 @@ pub fn state_path(out: &Path) -> PathBuf {
 impl RunState {
     /// Reads an existing run's state (for the tools that work on a finished run).
     pub fn read(out: &Path) -> anyhow::Result<RunState> {
+        if super::super::storage::is_remote(out) {
+            return read_remote(out);
+        }
         let path = state_path(out);
         let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
@@ -90,24 +93,14 @@ pub(super) fn open_state(out: &Path, fp: &Fingerprint) -> anyhow::Result<(RunSta
         }
         Ok(state)
     };
+    if super::super::storage::is_remote(out) {
+        return open_state_remote(out, fp, check);
+    }
     remove_temps_of_ended_processes(out);
     if path.exists() {
         return Ok((check(RunState::read(out)?)?, true));
     }
-    // The run id leaves the shard count out: N shards of a job and one single run of the same
-    // input and arguments carry the same run id (the table is the same).
-    let fp_bytes = serde_json::to_vec(&Fingerprint {
-        shards: 0,
-        ..fp.clone()
-    })?;
-    let run_id = format!("run-{}", &ikd_engine::sha256_hex(&fp_bytes)[..16]);
-    let now = unix_now();
-    let state = RunState {
-        run_id,
-        fingerprint: fp.clone(),
-        issued_at: fp.issued_at.unwrap_or(now),
-        created_at: now,
-    };
+    let state = new_state(fp)?;
     // The temp file itself is what gets linked: written and synced in place, not through
     // `write_atomic` (which would add a temp of the temp).
     let tmp = out.join(format!(".run.json.{}.tmp", std::process::id()));
@@ -127,6 +120,56 @@ pub(super) fn open_state(out: &Path, fp: &Fingerprint) -> anyhow::Result<(RunSta
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok((check(RunState::read(out)?)?, true)),
         Err(e) => Err(e).with_context(|| format!("creating {}", path.display())),
     }
+}
+
+/// A new run's state. The run id leaves the shard count out: N shards of a job and one single
+/// run of the same input and arguments carry the same run id (the table is the same).
+fn new_state(fp: &Fingerprint) -> anyhow::Result<RunState> {
+    let fp_bytes = serde_json::to_vec(&Fingerprint {
+        shards: 0,
+        ..fp.clone()
+    })?;
+    let run_id = format!("run-{}", &ikd_engine::sha256_hex(&fp_bytes)[..16]);
+    let now = unix_now();
+    Ok(RunState {
+        run_id,
+        fingerprint: fp.clone(),
+        issued_at: fp.issued_at.unwrap_or(now),
+        created_at: now,
+    })
+}
+
+/// `s3://.../run.json`: created with one create-only put (the first shard's wins); when it
+/// exists (another shard, an earlier attempt, or this put's own lost reply), it is read back
+/// and its fingerprint must match.
+fn open_state_remote(
+    out: &Path,
+    fp: &Fingerprint,
+    check: impl Fn(RunState) -> anyhow::Result<RunState>,
+) -> anyhow::Result<(RunState, bool)> {
+    use super::super::storage::{Created, Location};
+    let loc = Location::from_path(out)?.join("run.json");
+    let parse = |bytes: &[u8]| -> anyhow::Result<RunState> {
+        serde_json::from_slice(bytes).with_context(|| format!("parsing {loc}"))
+    };
+    if let Some(_existing) = loc.head()? {
+        return Ok((check(parse(&loc.read(Some(1 << 20))?)?)?, true));
+    }
+    let state = new_state(fp)?;
+    let bytes = serde_json::to_string_pretty(&state)?.into_bytes();
+    match loc.put_create(bytes.clone().into())? {
+        Created::New => Ok((state, false)),
+        // Ours (a retried put whose first reply was lost) or another shard's: same check.
+        Created::Existing(there) if there.as_ref() == bytes.as_slice() => Ok((state, false)),
+        Created::Existing(there) => Ok((check(parse(&there)?)?, true)),
+    }
+}
+
+/// Reads an `s3://` run's state.
+pub fn read_remote(out: &Path) -> anyhow::Result<RunState> {
+    let loc = super::super::storage::Location::from_path(out)?.join("run.json");
+    let bytes = loc.read(Some(1 << 20))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {loc}"))
 }
 
 /// Removes the `run.json` temp files (`.run.json.PID.tmp`, and `..run.json.PID.tmp.tmp` of

@@ -2,9 +2,12 @@
 //! attempts) and `summary.json`.
 
 use super::super::part_files;
+use super::plan::OutputDirs;
+use anyhow::Context;
 use arrow::array::{Array, Float32Array, StringArray, UInt8Array};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ProjectionMask;
+use parquet::file::reader::ChunkReader;
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -21,11 +24,53 @@ pub(super) struct Aggregate {
 
 /// Counts over the committed result files of this shard (also those of earlier attempts), one
 /// file at a time and only the columns needed.
-pub(super) fn aggregate(results_dir: &Path, review_dir: &Path, n_chunks: u64) -> anyhow::Result<Aggregate> {
+pub(super) fn aggregate(dirs: &OutputDirs, n_chunks: u64) -> anyhow::Result<Aggregate> {
     let mut agg = Aggregate::default();
     for d in ["match", "no_match", "rejected"] {
         agg.decisions.insert(d.into(), 0);
     }
+    if let Some(remote) = &dirs.remote {
+        // Every committed part is read whole (one chunk's rows: small) once, after the loop.
+        for (loc, review) in [(&remote.results, false), (&remote.review, true)] {
+            for o in loc.list()? {
+                if o.name.contains('/') || !chunk_in_range(Path::new(&o.name), n_chunks) {
+                    continue;
+                }
+                let part = loc.join(&o.name);
+                let bytes = part.read(None)?;
+                let builder =
+                    ParquetRecordBatchReaderBuilder::try_new(bytes).with_context(|| format!("reading {part}"))?;
+                if review {
+                    agg.review_rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
+                } else {
+                    add_results(&mut agg, builder).with_context(|| format!("reading {part}"))?;
+                }
+            }
+        }
+        return Ok(agg);
+    }
+    let (results_dir, review_dir) = (&dirs.results, &dirs.review);
+    for file in part_files(results_dir)? {
+        if !chunk_in_range(&file, n_chunks) {
+            continue;
+        }
+        let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file)?)?;
+        add_results(&mut agg, builder)?;
+    }
+    for file in part_files(review_dir)? {
+        if chunk_in_range(&file, n_chunks) {
+            let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file)?)?;
+            agg.review_rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
+        }
+    }
+    Ok(agg)
+}
+
+/// Adds one results part's counts.
+fn add_results<R: ChunkReader + 'static>(
+    agg: &mut Aggregate,
+    builder: ParquetRecordBatchReaderBuilder<R>,
+) -> anyhow::Result<()> {
     let wanted = [
         "decision",
         "reason",
@@ -36,11 +81,7 @@ pub(super) fn aggregate(results_dir: &Path, review_dir: &Path, n_chunks: u64) ->
         "align_ms",
         "embed_ms",
     ];
-    for file in part_files(results_dir)? {
-        if !chunk_in_range(&file, n_chunks) {
-            continue;
-        }
-        let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file)?)?;
+    {
         let idx: Vec<usize> = wanted
             .iter()
             .filter_map(|c| builder.schema().index_of(c).ok())
@@ -91,13 +132,7 @@ pub(super) fn aggregate(results_dir: &Path, review_dir: &Path, n_chunks: u64) ->
             }
         }
     }
-    for file in part_files(review_dir)? {
-        if chunk_in_range(&file, n_chunks) {
-            let builder = ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&file)?)?;
-            agg.review_rows += builder.metadata().file_metadata().num_rows().max(0) as u64;
-        }
-    }
-    Ok(agg)
+    Ok(())
 }
 
 fn chunk_in_range(file: &Path, n_chunks: u64) -> bool {

@@ -33,7 +33,8 @@ pub struct PublishArgs {
     /// Issue time (Unix seconds) instead of now.
     #[arg(long, value_name = "UNIX_TIME")]
     at: Option<u64>,
-    /// Output file (binary: zlib-compressed COSE_Sign1).
+    /// Output file (binary: zlib-compressed COSE_Sign1), or an s3:// URL (the object is
+    /// replaced whole: verifiers never see half a list).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
 }
@@ -44,7 +45,12 @@ pub fn run(cmd: StatusListCommand) -> anyhow::Result<ExitCode> {
         IssuerKey::load(&args.keys).with_context(|| format!("loading the signing key from {}", args.keys.display()))?;
     let now = args.at.unwrap_or_else(unix_now);
     let (status, bytes) = revocation::publish_status_list(&key, &args.list, args.issuer, now, args.valid_hours)?;
-    std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
+    if crate::batch::storage::is_remote(&args.out) {
+        // Where verifiers fetch it: one put that replaces the previous list whole.
+        crate::batch::storage::Location::from_path(&args.out)?.put_overwrite(bytes.clone().into())?;
+    } else {
+        std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
+    }
     println!(
         "wrote {} ({} revoked, {} bytes, valid until {}, kid {})",
         args.out.display(),
