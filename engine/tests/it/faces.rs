@@ -431,18 +431,14 @@ fn the_detector_input_follows_the_photo_and_finds_the_same_faces() {
         assert!(!a.is_empty(), "{name}");
         let tolerance = 0.01 * w.max(h) as f32 / image.scale;
         // Each face against its nearest counterpart: two faces of near-equal score may come out
-        // in either order (the decoder's rounding is enough to swap them).
-        let centre = |d: &ikd_engine::Detection| (d.bbox.x + d.bbox.width / 2.0, d.bbox.y + d.bbox.height / 2.0);
+        // in either order (the two inputs' resampling is enough to swap them).
         for da in &a {
-            let (ax, ay) = centre(da);
-            let db = b
-                .iter()
-                .min_by(|p, q| {
-                    let dp = (centre(p).0 - ax).hypot(centre(p).1 - ay);
-                    let dq = (centre(q).0 - ax).hypot(centre(q).1 - ay);
-                    dp.total_cmp(&dq)
-                })
-                .unwrap();
+            let at = da.bbox.centre();
+            let distance = |d: &ikd_engine::Detection| {
+                let c = d.bbox.centre();
+                (c.x - at.x).hypot(c.y - at.y)
+            };
+            let db = b.iter().min_by(|p, q| distance(p).total_cmp(&distance(q))).unwrap();
             for (pa, pb) in da.landmarks.iter().zip(&db.landmarks) {
                 let d = (pa.x - pb.x).hypot(pa.y - pb.y);
                 assert!(d < tolerance, "{name}: landmark moved {d} px");
